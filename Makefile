@@ -1,0 +1,59 @@
+# storaged: every target installs what it needs on a fresh Debian 12 machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PREFIX ?= /usr/local
+DESTDIR ?=
+SYSTEMD_UNIT_DIR ?= /lib/systemd/system
+DBUS_DIR ?= /usr/share/dbus-1
+POLKIT_ACTIONS_DIR ?= /usr/share/polkit-1/actions
+PIP_ARGS ?=
+
+APT_PACKAGES := lvm2 dbus libsystemd-dev pkg-config gcc python3-dev util-linux
+VENV_STAMP := $(VENV)/.installed
+
+.PHONY: all deps venv run test system-test bench install clean
+
+all: venv
+
+# Debian packages the daemon and the tests need; apt runs only when something is missing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV_STAMP): pyproject.toml | deps
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[systemd,test]'
+	touch $@
+
+venv: deps $(VENV_STAMP)
+
+# The daemon on its embedded default: its own bus, state under .run/, the default pool.
+run: venv
+	$(VENV)/bin/storaged --embedded .run
+
+test: venv
+	$(VENV)/bin/python -m pytest -q
+
+system-test:
+	bash tests/system/run.sh
+
+bench: venv
+	$(VENV)/bin/python bench/run.py
+
+install:
+	$(PYTHON) -m pip install --root=$(DESTDIR)/ --prefix=$(PREFIX) --no-deps --no-build-isolation \
+	  --break-system-packages --ignore-installed $(PIP_ARGS) .
+	install -D -m 0644 dbus/org.storaged.Storaged1.conf $(DESTDIR)$(DBUS_DIR)/system.d/org.storaged.Storaged1.conf
+	install -D -m 0644 dbus/org.storaged.Storaged1.service $(DESTDIR)$(DBUS_DIR)/system-services/org.storaged.Storaged1.service
+	install -D -m 0644 dbus/org.storaged.Storaged1.policy $(DESTDIR)$(POLKIT_ACTIONS_DIR)/org.storaged.Storaged1.policy
+	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR)
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' systemd/storaged.service.in > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/storaged.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/storaged.service
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,117 @@
+"""LVM commands the engine needs, each one argv list through the runner.
+
+LVM's failures become typed errors that carry LVM's own message.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+from .. import runner
+from ..errors import AlreadyExists, Busy, Failed, NoSpace, NotFound
+from ..runner import CommandFailed
+from .report import LV_COLUMNS, PV_COLUMNS, VG_COLUMNS, VgReport, parse_fullreport
+
+log = logging.getLogger(__name__)
+
+LVM = "lvm"
+TIMEOUT = 120.0
+
+# (pattern in LVM's stderr, error type); first match wins.
+_ERROR_MAP: list[tuple[re.Pattern, type[Failed]]] = [
+    (re.compile(r"insufficient (free )?(space|extents)|not enough free", re.I), NoSpace),
+    (re.compile(r"already exists", re.I), AlreadyExists),
+    (re.compile(r"in use|is open|contains a filesystem in use|busy", re.I), Busy),
+    (re.compile(r"not found|failed to find|does not exist|cannot find", re.I), NotFound),
+]
+
+
+def _typed(exc: CommandFailed, what: str) -> Failed:
+    said = runner._useful_lines(exc.stderr) or exc.stdout.strip() or f"exit status {exc.returncode}"
+    for pattern, kind in _ERROR_MAP:
+        if pattern.search(exc.stderr):
+            return kind(f"{what}: LVM says: {said}")
+    return Failed(f"{what}: LVM says: {said}")
+
+
+class Lvm:
+    """Runs `lvm <command>`; one instance per daemon."""
+
+    def __init__(self, timeout: float = TIMEOUT):
+        self.timeout = timeout
+        self.backup_dir: str | None = None
+        self.backups_enabled = False
+        self.calls = 0  # how many LVM commands ran; the benchmarks read it
+
+    async def _lvm(self, what: str, *args: str, timeout: float | None = None) -> str:
+        self.calls += 1
+        try:
+            res = await runner.run([LVM, *args], timeout=timeout or self.timeout)
+        except CommandFailed as exc:
+            raise _typed(exc, what) from None
+        return res.stdout
+
+    async def probe(self) -> None:
+        """Learn where LVM writes its metadata backups (one call at start)."""
+        out = await self._lvm("lvm config", "config", "--typeconfig", "full",
+                              "backup/backup", "backup/backup_dir")
+        values = dict(re.findall(r'^\s*(\w+)="?([^"\n]*)"?\s*$', out, re.M))
+        self.backups_enabled = values.get("backup") == "1"
+        self.backup_dir = values.get("backup_dir") or None
+
+    async def activation_enabled(self) -> bool:
+        out = await self._lvm("lvm config", "config", "--typeconfig", "full", "global/activation")
+        return out.strip().endswith("=1")
+
+    async def fullreport(self) -> dict[str, VgReport]:
+        out = await self._lvm(
+            "reading LVM state", "fullreport", "--reportformat", "json", "--units", "b",
+            "--nosuffix",
+            "--configreport", "vg", "-o", VG_COLUMNS,
+            "--configreport", "pv", "-o", PV_COLUMNS,
+            "--configreport", "lv", "-o", LV_COLUMNS,
+            "--configreport", "pvseg", "-o", "pvseg_start",
+            "--configreport", "seg", "-o", "seg_start",
+        )
+        return parse_fullreport(out)
+
+    async def pv_vg_names(self) -> dict[str, str]:
+        """Device -> VG name (empty for an orphan PV) for every PV LVM sees."""
+        out = await self._lvm("listing physical volumes", "pvs", "--reportformat", "json",
+                              "-o", "pv_name,vg_name")
+        data = json.loads(out) if out.strip() else {"report": []}
+        return {p["pv_name"]: p["vg_name"] for r in data["report"] for p in r.get("pv", [])}
+
+    async def pvcreate(self, device: str, force: bool = False) -> None:
+        args = ["pvcreate", "--yes"]
+        if force:
+            args += ["-ff"]
+        await self._lvm(f"pvcreate {device}", *args, device)
+
+    async def pvremove(self, device: str) -> None:
+        await self._lvm(f"pvremove {device}", "pvremove", "--yes", device)
+
+    async def vgcreate(self, vg: str, devices: list[str]) -> None:
+        await self._lvm(f"vgcreate {vg}", "vgcreate", vg, *devices)
+
+    async def vgextend(self, vg: str, devices: list[str]) -> None:
+        await self._lvm(f"vgextend {vg}", "vgextend", vg, *devices)
+
+    async def vgremove(self, vg: str) -> None:
+        await self._lvm(f"vgremove {vg}", "vgremove", "--force", "--yes", vg)
+
+    async def vgscan(self) -> None:
+        await self._lvm("vgscan", "vgscan")
+
+    async def vgchange_activate(self, vg: str, active: bool) -> None:
+        await self._lvm(f"{'activating' if active else 'deactivating'} {vg}",
+                        "vgchange", "-ay" if active else "-an", vg)
+
+    async def lvcreate(self, vg: str, name: str, size: int) -> None:
+        await self._lvm(f"creating volume {name} in {vg}", "lvcreate", "--yes",
+                        "--name", name, "--size", f"{size}b", vg)
+
+    async def lvremove(self, vg: str, name: str) -> None:
+        await self._lvm(f"removing volume {name} from {vg}", "lvremove", "--force", "--yes",
+                        f"{vg}/{name}")

@@ -1,0 +1,1 @@
+"""Pool and volume definitions: dataclasses, XML parsing and serialisation."""

@@ -1,0 +1,636 @@
+"""The pool engine: lifecycle of pools, their volumes, and reconciliation with LVM.
+
+LVM is the single source of truth for which PVs and LVs exist: the engine keeps
+only what the last LVM report said, keyed by UUID, and tells a listener what
+changed. It knows nothing of D-Bus.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from lxml import etree
+
+from .errors import (AlreadyExists, Busy, Degraded, Failed, InvalidArgument, NoSpace,
+                     NotFound, NotSupported, StoragedError)
+from .lvm import Lvm, VgReport
+from .lvm.metadata import find_lv, read_backup
+from .model.definitions import (FileSource, PoolDef, Source, VolumeDef, _parse_document,
+                                parse_pool, parse_source, parse_volume, pool_to_xml,
+                                to_string, volume_element)
+from .model.names import check_lv_name
+from .model.sizes import check_size
+from .sources import backend_for
+from .sources import loop
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+INACTIVE, BUILDING, RUNNING, DEGRADED, FAILED = "inactive", "building", "running", "degraded", "failed"
+
+
+@dataclass
+class Volume:
+    uuid: str
+    name: str
+    path: str
+    capacity: int
+    active: bool
+    open: bool = False
+
+    def differs(self, other: "Volume") -> set[str]:
+        return {f for f in ("name", "path", "capacity", "active") if getattr(self, f) != getattr(other, f)}
+
+
+@dataclass
+class Pool:
+    definition: PoolDef
+    autostart: bool = False
+    state: str = INACTIVE
+    reason: str = ""
+    vg_uuid: str = ""
+    capacity: int = 0
+    allocation: int = 0
+    available: int = 0
+    extent_size: int = 0
+    seqno: int = 0
+    physical_volumes: list[str] = field(default_factory=list)
+    volumes: dict[str, Volume] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    source_problems: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def uuid(self) -> str:
+        return self.definition.uuid
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def vg_name(self) -> str:
+        return self.definition.vg_name
+
+    @property
+    def active(self) -> bool:
+        return self.state in (RUNNING, DEGRADED, FAILED)
+
+    def volume_named(self, name: str) -> Volume | None:
+        for vol in self.volumes.values():
+            if vol.name == name:
+                return vol
+        return None
+
+    def _props(self) -> dict:
+        return {"state": self.state, "reason": self.reason, "capacity": self.capacity,
+                "allocation": self.allocation, "available": self.available,
+                "physical_volumes": list(self.physical_volumes), "autostart": self.autostart,
+                "volume_group": self.vg_name, "name": self.name}
+
+
+class Listener(Protocol):
+    def pool_added(self, pool: Pool) -> None: ...
+    def pool_removed(self, pool: Pool) -> None: ...
+    def pool_changed(self, pool: Pool, changed: set[str]) -> None: ...
+    def volume_added(self, pool: Pool, vol: Volume) -> None: ...
+    def volume_removed(self, pool: Pool, vol: Volume) -> None: ...
+    def volume_changed(self, pool: Pool, vol: Volume, changed: set[str]) -> None: ...
+
+
+class NullListener:
+    def __getattr__(self, name):
+        return lambda *args: None
+
+
+@dataclass
+class Settings:
+    config_dir: str = "/etc/storaged"
+    state_dir: str = "/var/lib/storaged"
+    run_dir: str = "/run/storaged"
+    default_pool: bool = True
+    default_pool_size: int = 10 * 1024**3
+    default_pool_name: str = "default"
+    default_pool_vg: str = "vg_default"
+
+
+class Engine:
+    def __init__(self, settings: Settings, lvm: Lvm | None = None, listener: Listener | None = None):
+        self.settings = settings
+        self.lvm = lvm or Lvm()
+        self.listener: Listener = listener or NullListener()
+        self.store = Store(settings.config_dir, settings.state_dir)
+        self.pools: dict[str, Pool] = {}
+        self.activation = False
+        self._defs_lock = asyncio.Lock()
+        self._refresh_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------ lookup
+
+    def pool_by_name(self, name: str) -> Pool:
+        for pool in self.pools.values():
+            if pool.name == name:
+                return pool
+        raise NotFound(f"no pool named {name!r}")
+
+    def pool_by_uuid(self, uuid: str) -> Pool:
+        try:
+            return self.pools[uuid]
+        except KeyError:
+            raise NotFound(f"no pool with UUID {uuid}") from None
+
+    def volume(self, pool: Pool, name: str) -> Volume:
+        vol = pool.volume_named(name)
+        if vol is None:
+            if not pool.active:
+                raise NotFound(f"pool {pool.name!r} is not running, so it has no volume {name!r}")
+            raise NotFound(f"pool {pool.name!r} has no volume named {name!r}")
+        return vol
+
+    # ------------------------------------------------------------ start-up
+
+    async def boot(self) -> None:
+        """The boot path: load definitions, make the default pool on a new host,
+        and start every autostart pool (re-attach, vgscan, check, activate)."""
+        await self.lvm.probe()
+        self.activation = await self.lvm.activation_enabled() and os.path.exists("/dev/mapper/control")
+        for definition, autostart in self.store.load():
+            pool = Pool(definition=definition, autostart=autostart)
+            self.pools[pool.uuid] = pool
+            self.listener.pool_added(pool)
+        if not self.pools and self.settings.default_pool:
+            await self._create_default_pool()
+        autostart = [p for p in self.pools.values() if p.autostart and not p.active]
+        if autostart:
+            await self._start_pools(autostart)
+
+    async def _create_default_pool(self) -> None:
+        s = self.settings
+        image = os.path.join(s.state_dir, "images", f"{s.default_pool_name}.img")
+        definition = PoolDef(name=s.default_pool_name, uuid=_new_uuid(),
+                             volume_group=s.default_pool_vg,
+                             sources=[FileSource(path=image, size=s.default_pool_size)])
+        log.info("no pools defined: creating the default pool (%d bytes at %s)",
+                 s.default_pool_size, image)
+        try:
+            pool = await self.create(pool_to_xml(definition))
+        except StoragedError as exc:
+            log.error("cannot create the default pool: %s", exc.message)
+            return
+        await self.set_autostart(pool, True)
+
+    # ------------------------------------------------------------ definitions
+
+    async def define(self, xml: str) -> Pool:
+        definition = parse_pool(xml)
+        async with self._defs_lock:
+            return self._define(definition)
+
+    def _define(self, definition: PoolDef) -> Pool:
+        for other in self.pools.values():
+            if other.name == definition.name:
+                raise AlreadyExists(f"a pool named {definition.name!r} is already defined")
+            if other.uuid == definition.uuid:
+                raise AlreadyExists(f"pool {other.name!r} already has UUID {definition.uuid}")
+            if other.vg_name == definition.vg_name:
+                raise AlreadyExists(f"pool {other.name!r} already uses volume group {definition.vg_name!r}")
+            mine = {s.key for s in definition.sources}
+            shared = mine & {s.key for s in other.definition.sources}
+            if shared:
+                raise AlreadyExists(f"pool {other.name!r} already uses {sorted(shared)[0]}")
+        self.store.save(definition)
+        pool = Pool(definition=definition)
+        self.pools[pool.uuid] = pool
+        self.listener.pool_added(pool)
+        return pool
+
+    async def create(self, xml: str, force: bool = False) -> Pool:
+        """Define, build and start; a failure leaves nothing behind."""
+        definition = parse_pool(xml)
+        async with self._defs_lock:
+            pool = self._define(definition)
+        try:
+            async with pool.lock:
+                await self._build(pool, force=force, keep_up=True)
+                await self._start_pools([pool], locked=True)
+        except BaseException:
+            async with self._defs_lock:
+                self._forget(pool)
+            raise
+        return pool
+
+    async def undefine(self, pool: Pool) -> None:
+        async with pool.lock:
+            if pool.state != INACTIVE:
+                raise Busy(f"pool {pool.name!r} is {pool.state}; stop it before undefining it")
+            async with self._defs_lock:
+                self._forget(pool)
+
+    def _forget(self, pool: Pool) -> None:
+        self.store.remove(pool.name)
+        if self.pools.pop(pool.uuid, None) is not None:
+            self.listener.pool_removed(pool)
+
+    async def set_autostart(self, pool: Pool, on: bool) -> None:
+        async with pool.lock:
+            self.store.set_autostart(pool.name, on)
+            if pool.autostart != on:
+                pool.autostart = on
+                self.listener.pool_changed(pool, {"autostart"})
+
+    def pool_xml(self, pool: Pool) -> str:
+        return pool_to_xml(pool.definition)
+
+    # ------------------------------------------------------------ build
+
+    async def build(self, pool: Pool, force: bool = False) -> None:
+        async with pool.lock:
+            await self._build(pool, force=force, keep_up=pool.active)
+
+    async def _build(self, pool: Pool, *, force: bool, keep_up: bool) -> None:
+        was = pool.state
+        self._set_state(pool, BUILDING, "")
+        record = self.store.record(pool.uuid)
+        created_files: list[str] = []
+        created_pvs: list[str] = []
+        brought_up: list[Source] = []
+        try:
+            pv_vgs = await self.lvm.pv_vg_names()
+            devices = []
+            for src in pool.definition.sources:
+                device, made = await self._create_source(pool, src, record, pv_vgs, force)
+                brought_up.append(src)
+                if made:
+                    created_files.append(src.path)
+                devices.append(device)
+            if created_files:
+                pv_vgs = await self.lvm.pv_vg_names()
+            vg_exists = any(vg == pool.vg_name for vg in pv_vgs.values())
+            new_devices = []
+            for device in devices:
+                owner = pv_vgs.get(device)
+                if owner == pool.vg_name:
+                    continue
+                if owner:
+                    raise AlreadyExists(f"{device} is a physical volume of volume group "
+                                        f"{owner!r}, not of {pool.vg_name!r}")
+                if owner is None:
+                    await self.lvm.pvcreate(device, force=force)
+                    created_pvs.append(device)
+                new_devices.append(device)
+            if not vg_exists:
+                if not new_devices:
+                    raise InvalidArgument(f"pool {pool.name!r} lists no physical volume and "
+                                          f"volume group {pool.vg_name!r} does not exist")
+                await self.lvm.vgcreate(pool.vg_name, new_devices)
+            elif new_devices:
+                await self.lvm.vgextend(pool.vg_name, new_devices)
+            if pool.definition.volumes:
+                reports = await self.lvm.fullreport()
+                existing = {lv.name for lv in reports[pool.vg_name].lvs} if pool.vg_name in reports else set()
+                for vdef in pool.definition.volumes:
+                    if vdef.name not in existing:
+                        await self.lvm.lvcreate(pool.vg_name, vdef.name, vdef.capacity)
+            if not keep_up and was == INACTIVE:
+                await self._bring_down(pool)
+        except BaseException as exc:
+            await self._undo_build(pool, created_pvs, created_files, record)
+            self._set_state(pool, was, getattr(exc, "message", "") and f"build failed: {exc.message}")
+            raise
+        self._set_state(pool, was if was != BUILDING else INACTIVE, "")
+
+    async def _create_source(self, pool: Pool, src: Source, record: dict,
+                             pv_vgs: dict[str, str], force: bool) -> tuple[str, bool]:
+        backend = backend_for(src)
+        if isinstance(src, FileSource) and os.path.lexists(src.path):
+            if src.path in record["created_files"]:
+                return await backend.up(src), False
+            # An existing file is used only if it already is a PV of this pool's VG.
+            device = await backend.up(src)
+            owner = (await self.lvm.pv_vg_names()).get(device)
+            if owner != pool.vg_name:
+                if not loop.bound_to(src.path) or device not in pv_vgs:
+                    await backend.down(src)
+                raise AlreadyExists(f"{src.path} already exists and is not a physical volume of "
+                                    f"{pool.vg_name!r}; remove it or choose another path")
+            return device, False
+        if isinstance(src, FileSource):
+            # Record the intent first: a crash after creating the file still lets
+            # Delete know that this pool owns it.
+            record["created_files"] = sorted(set(record["created_files"]) | {src.path})
+            self.store.save_record(pool.uuid, record)
+        try:
+            return await backend.create(src, force=force)
+        except BaseException:
+            if isinstance(src, FileSource) and not os.path.lexists(src.path):
+                record["created_files"].remove(src.path)
+                self.store.save_record(pool.uuid, record)
+            raise
+
+    async def _undo_build(self, pool: Pool, created_pvs: list[str], created_files: list[str],
+                          record: dict) -> None:
+        for device in created_pvs:
+            try:
+                if await self._vg_of(device) is None:
+                    await self.lvm.pvremove(device)
+            except StoragedError as exc:
+                log.warning("undoing build of %s: %s", pool.name, exc.message)
+        for path in created_files:
+            try:
+                await backend_for(FileSource(path=path)).destroy(FileSource(path=path))
+            except (StoragedError, OSError) as exc:
+                log.warning("undoing build of %s: cannot remove %s: %s", pool.name, path, exc)
+            if path in record["created_files"]:
+                record["created_files"].remove(path)
+        self.store.save_record(pool.uuid, record)
+
+    async def _vg_of(self, device: str) -> str | None:
+        return (await self.lvm.pv_vg_names()).get(device) or None
+
+    # ------------------------------------------------------------ start / stop
+
+    async def start(self, pool: Pool) -> None:
+        await self._start_pools([pool])
+
+    async def _start_pools(self, pools: list[Pool], locked: bool = False) -> None:
+        """Bring sources up, one vgscan, activate each VG, one report for all."""
+        async def bring_up(pool: Pool):
+            pool.source_problems = {}
+            for src in pool.definition.sources:
+                try:
+                    await backend_for(src).up(src)
+                except (Degraded, Failed, NotSupported, InvalidArgument) as exc:
+                    pool.source_problems[src.key] = exc.message
+
+        if not locked:
+            for pool in pools:
+                await pool.lock.acquire()
+        try:
+            # Start is also the retry for a degraded or failed pool.
+            pools = [p for p in pools if p.state != RUNNING]
+            for pool in pools:
+                await bring_up(pool)
+            if pools:
+                await self.lvm.vgscan()
+            for pool in pools:
+                try:
+                    await self.lvm.vgchange_activate(pool.vg_name, True)
+                except NotFound:
+                    pass  # reported by the refresh below
+                except StoragedError as exc:
+                    pool.source_problems.setdefault("activation", exc.message)
+                pool.state = RUNNING
+            await self._refresh(pools, starting=True)
+        finally:
+            if not locked:
+                for pool in pools:
+                    if pool.lock.locked():
+                        pool.lock.release()
+
+    async def stop(self, pool: Pool) -> None:
+        async with pool.lock:
+            if not pool.active:
+                return
+            await self._refresh([pool])
+            busy = sorted(v.name for v in pool.volumes.values() if v.open)
+            if busy:
+                raise Busy(f"pool {pool.name!r} cannot stop: volume(s) {', '.join(busy)} are open")
+            await self._bring_down(pool)
+            self._deactivate(pool)
+
+    async def _bring_down(self, pool: Pool) -> None:
+        try:
+            await self.lvm.vgchange_activate(pool.vg_name, False)
+        except NotFound:
+            pass
+        for src in reversed(pool.definition.sources):
+            await backend_for(src).down(src)
+
+    def _deactivate(self, pool: Pool) -> None:
+        for vol in list(pool.volumes.values()):
+            del pool.volumes[vol.uuid]
+            self.listener.volume_removed(pool, vol)
+        before = pool._props()
+        pool.state, pool.reason = INACTIVE, ""
+        pool.capacity = pool.allocation = pool.available = 0
+        pool.physical_volumes = []
+        pool.seqno = 0
+        self._changed(pool, before)
+
+    async def delete(self, pool: Pool) -> None:
+        """Remove the VG, its PV labels and the files this pool created."""
+        async with pool.lock:
+            if pool.state != INACTIVE:
+                raise Busy(f"pool {pool.name!r} is {pool.state}; stop it before deleting it")
+            devices = []
+            for src in pool.definition.sources:
+                try:
+                    devices.append(await backend_for(src).up(src))
+                except (Degraded, NotSupported):
+                    pass
+            try:
+                try:
+                    await self.lvm.vgremove(pool.vg_name)
+                except NotFound:
+                    pass
+                pv_vgs = await self.lvm.pv_vg_names()
+                for device in devices:
+                    if device in pv_vgs and not pv_vgs[device]:
+                        await self.lvm.pvremove(device)
+            finally:
+                for src in pool.definition.sources:
+                    await backend_for(src).down(src)
+            record = self.store.record(pool.uuid)
+            for path in record["created_files"]:
+                await backend_for(FileSource(path=path)).destroy(FileSource(path=path))
+            self.store.remove_record(pool.uuid)
+
+    # ------------------------------------------------------------ volumes
+
+    def _require_running(self, pool: Pool) -> None:
+        if pool.state == INACTIVE:
+            raise Failed(f"pool {pool.name!r} is inactive; start it first")
+        if pool.state == BUILDING:
+            raise Busy(f"pool {pool.name!r} is being built")
+        if pool.state == FAILED:
+            raise Degraded(f"pool {pool.name!r} has failed ({pool.reason}); fix it and start it again")
+
+    async def allocate_volume(self, pool: Pool, name: str, size: int) -> Volume:
+        check_lv_name(name)
+        check_size(size)
+        async with pool.lock:
+            self._require_running(pool)
+            if pool.volume_named(name):
+                raise AlreadyExists(f"pool {pool.name!r} already has a volume named {name!r}")
+            needed = _round_up(size, pool.extent_size)
+            if needed > pool.available:
+                raise NoSpace(f"pool {pool.name!r} has {pool.available} bytes available; "
+                              f"{name!r} needs {needed}")
+            await self.lvm.lvcreate(pool.vg_name, name, size)
+            vol = self._learn_new_volume(pool, name, needed)
+            if vol is None:
+                await self._refresh([pool])
+                vol = pool.volume_named(name)
+                if vol is None:
+                    raise Failed(f"lvcreate reported success but {name!r} is not in {pool.vg_name!r}")
+            return vol
+
+    def _learn_new_volume(self, pool: Pool, name: str, size: int) -> Volume | None:
+        """Fast path: take the new LV's UUID from LVM's metadata backup, saving a
+        second LVM command (which costs as much as the lvcreate itself)."""
+        if not (self.lvm.backups_enabled and self.lvm.backup_dir):
+            return None
+        text = read_backup(self.lvm.backup_dir, pool.vg_name)
+        new = find_lv(text, name) if text else None
+        if new is None or new.seqno <= pool.seqno or new.uuid in pool.volumes:
+            return None
+        vol = Volume(uuid=new.uuid, name=name, path=f"/dev/{pool.vg_name}/{name}",
+                     capacity=size, active=self.activation)
+        before = pool._props()
+        pool.seqno = new.seqno
+        pool.volumes[vol.uuid] = vol
+        pool.allocation += size
+        pool.available -= size
+        self.listener.volume_added(pool, vol)
+        self._changed(pool, before)
+        return vol
+
+    async def create_volume(self, pool: Pool, xml: str) -> Volume:
+        vdef = parse_volume(xml)
+        return await self.allocate_volume(pool, vdef.name, vdef.capacity)
+
+    async def deallocate_volume(self, pool: Pool, name: str) -> None:
+        check_lv_name(name)
+        async with pool.lock:
+            self._require_running(pool)
+            vol = self.volume(pool, name)
+            await self.lvm.lvremove(pool.vg_name, vol.name)
+            await self._refresh([pool])
+
+    def volume_xml(self, vol: Volume) -> str:
+        return to_string(volume_element(vol.name, vol.capacity, key=vol.uuid, path=vol.path))
+
+    # ------------------------------------------------------------ refresh
+
+    async def refresh(self, pool: Pool | None = None) -> None:
+        pools = [pool] if pool else list(self.pools.values())
+        await self._refresh([p for p in pools if p.active])
+
+    async def _refresh(self, pools: list[Pool], starting: bool = False) -> None:
+        """One LVM report for all the given pools; apply what changed."""
+        if not pools:
+            return
+        async with self._refresh_lock:
+            reports = await self.lvm.fullreport()
+        by_uuid = {r.vg.uuid: r for r in reports.values()}
+        for pool in pools:
+            if not pool.active and not starting:
+                continue
+            report = by_uuid.get(pool.vg_uuid) if pool.vg_uuid else None
+            report = report or reports.get(pool.vg_name)
+            self._apply(pool, report, starting)
+
+    def _apply(self, pool: Pool, report: VgReport | None, starting: bool = False) -> None:
+        before = pool._props()
+        if report is None:
+            for vol in list(pool.volumes.values()):
+                del pool.volumes[vol.uuid]
+                self.listener.volume_removed(pool, vol)
+            pool.capacity = pool.allocation = pool.available = 0
+            pool.physical_volumes = []
+            problems = list(pool.source_problems.values())
+            # At start a missing VG is a degraded pool; a VG that vanished under a
+            # running pool (an admin's vgremove) is a failure.
+            pool.state = DEGRADED if starting else FAILED
+            pool.reason = "; ".join([f"volume group {pool.vg_name!r} not found"] + problems)
+            self._changed(pool, before)
+            return
+        vg = report.vg
+        if vg.seqno < pool.seqno:
+            return  # an older report than what this pool already knows
+        pool.vg_uuid, pool.seqno, pool.extent_size = vg.uuid, vg.seqno, vg.extent_size
+        pool.capacity, pool.available, pool.allocation = vg.size, vg.free, vg.size - vg.free
+        pool.physical_volumes = sorted(pv.name for pv in report.pvs if not pv.missing)
+        missing = [pv.uuid for pv in report.pvs if pv.missing]
+        problems = list(pool.source_problems.values())
+        if missing:
+            problems.append(f"physical volume(s) {', '.join(missing)} missing")
+        pool.state = DEGRADED if problems or vg.partial else RUNNING
+        pool.reason = "; ".join(problems)
+        seen = set()
+        for lv in report.lvs:
+            seen.add(lv.uuid)
+            new = Volume(uuid=lv.uuid, name=lv.name, path=lv.path, capacity=lv.size,
+                         active=lv.active, open=lv.open)
+            old = pool.volumes.get(lv.uuid)
+            pool.volumes[lv.uuid] = new
+            if old is None:
+                self.listener.volume_added(pool, new)
+            else:
+                changed = new.differs(old)
+                if changed:
+                    self.listener.volume_changed(pool, new, changed)
+        for uuid in [u for u in pool.volumes if u not in seen]:
+            vol = pool.volumes.pop(uuid)
+            self.listener.volume_removed(pool, vol)
+        self._changed(pool, before)
+
+    def _set_state(self, pool: Pool, state: str, reason: str) -> None:
+        before = pool._props()
+        pool.state, pool.reason = state, reason
+        self._changed(pool, before)
+
+    def _changed(self, pool: Pool, before: dict) -> None:
+        after = pool._props()
+        changed = {k for k in after if after[k] != before[k]}
+        if changed:
+            self.listener.pool_changed(pool, changed)
+
+    # ------------------------------------------------------------ disks
+
+    def resolve_disk(self, xml: str) -> str:
+        """<disk type='volume'><source volume='X' [pool='P']/> -> <disk type='block'><source dev=.../>"""
+        root = _parse_document(xml, "disk XML")
+        if root.tag != "disk":
+            raise InvalidArgument(f"disk XML: the root element is <{root.tag}>, expected <disk>")
+        if root.get("type") != "volume":
+            raise InvalidArgument(f"disk XML: type is {root.get('type')!r}; only type='volume' "
+                                  f"disks are resolved")
+        sources = root.findall("source")
+        if len(sources) != 1:
+            raise InvalidArgument("disk XML: expected exactly one <source> element")
+        source = sources[0]
+        name = source.get("volume")
+        if not name:
+            raise InvalidArgument("disk XML: <source> has no volume attribute")
+        pool_name = source.get("pool")
+        if pool_name:
+            vol = self.volume(self.pool_by_name(pool_name), name)
+        else:
+            found = [(p, p.volume_named(name)) for p in self.pools.values()]
+            found = [(p, v) for p, v in found if v]
+            if not found:
+                raise NotFound(f"no running pool has a volume named {name!r}")
+            if len(found) > 1:
+                raise InvalidArgument(f"volume {name!r} is ambiguous: it is in pools "
+                                      f"{', '.join(sorted(p.name for p, _ in found))}; "
+                                      f"name the pool with pool='...'")
+            vol = found[0][1]
+        root.set("type", "block")
+        for attr in ("volume", "pool"):
+            source.attrib.pop(attr, None)
+        source.set("dev", vol.path)
+        return etree.tostring(root, encoding="unicode")
+
+
+def _round_up(size: int, extent: int) -> int:
+    if extent <= 0:
+        return size
+    return -(-size // extent) * extent
+
+
+def _new_uuid() -> str:
+    import uuid
+    return str(uuid.uuid4())

@@ -1,0 +1,61 @@
+"""What every PV source can do, and which backend serves which source type."""
+from __future__ import annotations
+
+from ..errors import NotSupported
+from ..model.definitions import DeviceSource, FileSource, IscsiSource, NfsSource, Source
+
+
+class SourceBackend:
+    """Brings one kind of PV source up and down. Every step is idempotent."""
+
+    async def create(self, src: Source, *, force: bool = False) -> tuple[str, bool]:
+        """Make the source exist for the first time; returns (device, created_something)."""
+        raise NotImplementedError
+
+    async def up(self, src: Source) -> str:
+        """Bring an existing source up; returns its block device. Raises Degraded if it can't."""
+        raise NotImplementedError
+
+    def device(self, src: Source) -> str | None:
+        """The block device if the source is up now, else None (no command run)."""
+        raise NotImplementedError
+
+    async def down(self, src: Source) -> None:
+        raise NotImplementedError
+
+    async def destroy(self, src: Source) -> None:
+        """Remove what create() made (a file); the PV label is already gone."""
+
+
+class _Unsupported(SourceBackend):
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def _refuse(self):
+        raise NotSupported(f"{self.kind} physical volumes are not supported by this version")
+
+    async def create(self, src, *, force=False):
+        self._refuse()
+
+    async def up(self, src):
+        self._refuse()
+
+    def device(self, src):
+        return None
+
+    async def down(self, src):
+        return None
+
+
+def backend_for(src: Source) -> SourceBackend:
+    from .device import DeviceBackend
+    from .file import FileBackend
+    if isinstance(src, FileSource):
+        return FileBackend()
+    if isinstance(src, DeviceSource):
+        return DeviceBackend()
+    if isinstance(src, IscsiSource):
+        return _Unsupported("iSCSI")
+    if isinstance(src, NfsSource):
+        return _Unsupported("NFS")
+    raise NotSupported(f"unknown physical volume type {type(src).__name__}")

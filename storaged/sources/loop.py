@@ -1,0 +1,68 @@
+"""Loop devices: find the one bound to a file, attach, detach.
+
+The kernel tells which file each loop device is bound to in sysfs, so finding
+an existing binding costs no command at all.
+"""
+from __future__ import annotations
+
+import glob
+import os
+
+from .. import runner
+from ..errors import Failed
+from ..runner import CommandFailed
+
+LOSETUP = "losetup"
+
+
+def _backing_file(sys_loop_dir: str) -> str | None:
+    try:
+        with open(os.path.join(sys_loop_dir, "backing_file"), encoding="utf-8",
+                  errors="replace") as f:
+            return f.read().rstrip("\n")
+    except OSError:
+        return None
+
+
+def bound_to(path: str) -> list[str]:
+    """Every loop device now bound to `path` (normally none or one)."""
+    want = os.path.realpath(path)
+    found = []
+    for d in glob.glob("/sys/block/loop*/loop"):
+        backing = _backing_file(d)
+        if backing and backing == want:
+            found.append("/dev/" + d.split("/")[3])
+    return sorted(found, key=lambda dev: int(dev.removeprefix("/dev/loop")))
+
+
+def backing_file_of(device: str) -> str | None:
+    name = os.path.basename(os.path.realpath(device))
+    return _backing_file(f"/sys/block/{name}/loop")
+
+
+async def attach(path: str) -> str:
+    """Bind `path` to a loop device, reusing one already bound to it."""
+    existing = bound_to(path)
+    if existing:
+        return existing[0]
+    try:
+        # --nooverlap makes losetup itself reuse a device that was bound to the
+        # same file by someone else between our look and this call.
+        res = await runner.run([LOSETUP, "--find", "--show", "--nooverlap", path], timeout=30)
+    except CommandFailed as exc:
+        raise Failed(f"cannot attach {path} to a loop device: {runner._useful_lines(exc.stderr)}") from None
+    return res.stdout.strip()
+
+
+async def detach(device: str) -> None:
+    try:
+        await runner.run([LOSETUP, "--detach", device], timeout=30)
+    except CommandFailed as exc:
+        if "No such device" in exc.stderr or "No such device or address" in exc.stderr:
+            return
+        raise Failed(f"cannot detach {device}: {runner._useful_lines(exc.stderr)}") from None
+
+
+async def detach_file(path: str) -> None:
+    for device in bound_to(path):
+        await detach(device)

@@ -26,6 +26,7 @@ from .model.sizes import check_size
 from .sources import backend_for
 from .sources import loop
 from .store import Store
+from .host import device_mapper_available
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ class Engine:
         """The boot path: load definitions, make the default pool on a new host,
         and start every autostart pool (re-attach, vgscan, check, activate)."""
         await self.lvm.probe()
-        self.activation = await self.lvm.activation_enabled() and os.path.exists("/dev/mapper/control")
+        self.activation = await self.lvm.activation_enabled() and device_mapper_available()
         for definition, autostart in self.store.load():
             pool = Pool(definition=definition, autostart=autostart)
             self.pools[pool.uuid] = pool
@@ -364,9 +365,9 @@ class Engine:
                 except (Degraded, Failed, NotSupported, InvalidArgument) as exc:
                     pool.source_problems[src.key] = exc.message
 
-        if not locked:
-            for pool in pools:
-                await pool.lock.acquire()
+        held = [] if locked else pools
+        for pool in held:
+            await pool.lock.acquire()
         try:
             # Start is also the retry for a degraded or failed pool.
             pools = [p for p in pools if p.state != RUNNING]
@@ -384,10 +385,8 @@ class Engine:
                 pool.state = RUNNING
             await self._refresh(pools, starting=True)
         finally:
-            if not locked:
-                for pool in pools:
-                    if pool.lock.locked():
-                        pool.lock.release()
+            for pool in held:
+                pool.lock.release()
 
     async def stop(self, pool: Pool) -> None:
         async with pool.lock:
@@ -468,7 +467,9 @@ class Engine:
             if needed > pool.available:
                 raise NoSpace(f"pool {pool.name!r} has {pool.available} bytes available; "
                               f"{name!r} needs {needed}")
-            await self.lvm.lvcreate(pool.vg_name, name, size)
+            # LVM rounds up to whole extents anyway; asking for that exact size
+            # also spares callers its "not a multiple of 512" refusal.
+            await self.lvm.lvcreate(pool.vg_name, name, needed)
             vol = self._learn_new_volume(pool, name, needed)
             if vol is None:
                 await self._refresh([pool])

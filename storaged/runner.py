@@ -111,3 +111,10 @@ def _kill_group(proc: asyncio.subprocess.Process) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+async def spawn(argv: list[str], **kwargs) -> asyncio.subprocess.Process:
+    """Start a long-running helper (the embedded mode's dbus-daemon)."""
+    log.debug("spawn: %s", argv)
+    return await asyncio.create_subprocess_exec(*argv, env=_environment(),
+                                                start_new_session=True, **kwargs)

@@ -3,8 +3,7 @@ device-mapper) that sees only the devices this run's own PVs were created on.
 
 LVM's devices file does the isolation: it starts empty, `pvcreate` adds each
 new PV by its loop backing file, and a loop re-attached under another number is
-still recognised. Nothing in the product knows about this; it inherits
-LVM_SYSTEM_DIR from the environment like any LVM user.
+still recognised. The product inherits LVM_SYSTEM_DIR like any LVM user.
 """
 from __future__ import annotations
 
@@ -13,34 +12,11 @@ import os
 import shutil
 import subprocess
 
-LVM_CONF = """\
-global {
-    activation = 0
-}
-devices {
-    use_devicesfile = 1
-    obtain_device_list_from_udev = 0
-    scan_lvs = 0
-}
-activation {
-    udev_sync = 0
-    udev_rules = 0
-    monitoring = 0
-}
-backup {
-    backup = 1
-    archive = 0
-}
-"""
+from storaged.embedded import write_lvm_config
 
 
 def make_lvm_system_dir(base: str) -> str:
-    conf = os.path.join(base, "lvm")
-    os.makedirs(os.path.join(conf, "devices"), exist_ok=True)
-    with open(os.path.join(conf, "lvm.conf"), "w") as f:
-        f.write(LVM_CONF)
-    open(os.path.join(conf, "devices", "system.devices"), "w").close()
-    return conf
+    return write_lvm_config(os.path.join(base, "lvm"), activation=False)
 
 
 def loops_under(base: str) -> list[str]:
@@ -49,12 +25,25 @@ def loops_under(base: str) -> list[str]:
     for d in glob.glob("/sys/block/loop*/loop/backing_file"):
         try:
             with open(d) as f:
-                backing = f.read().strip()
+                backing = f.read().strip().removesuffix(" (deleted)")
         except OSError:
             continue
         if backing.startswith(base + "/"):
             found.append("/dev/" + d.split("/")[3])
     return found
+
+
+def lvm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["lvm", *args], capture_output=True, text=True, check=check,
+                          env={**os.environ, "LVM_SUPPRESS_FD_WARNINGS": "1", "LC_ALL": "C"})
+
+
+def lvm_state() -> str:
+    """Everything LVM knows, for before/after comparisons."""
+    return lvm("fullreport", "--reportformat", "json", "--units", "b", "--nosuffix",
+               "--configreport", "vg", "-o", "vg_name,vg_uuid,vg_seqno,vg_free,pv_count,lv_count",
+               "--configreport", "lv", "-o", "lv_name,lv_uuid,lv_size",
+               "--configreport", "pv", "-o", "pv_name,pv_uuid").stdout
 
 
 def cleanup(base: str) -> None:

@@ -1,0 +1,1 @@
+"""Thin D-Bus adapters over the engine: types, errors, authorization, signals."""

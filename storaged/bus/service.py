@@ -1,0 +1,95 @@
+"""Keeps the bus objects in step with the engine: export, unexport, and one
+signal per change. Implements the engine's Listener."""
+import logging
+
+from dbus_fast import Message, Variant
+from dbus_fast.aio import MessageBus
+
+from ..pools import Engine, Pool, Volume
+from .calls import Callers, remember_call
+from .interfaces import ManagerInterface, ObjectManagerInterface, PoolInterface, VolumeInterface
+from .names import MANAGER_PATH, ROOT_PATH, pool_path, volume_path
+
+log = logging.getLogger(__name__)
+
+OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager"
+
+
+class StoragedBus(MessageBus):
+    """dbus-fast emits InterfacesAdded/Removed from the object's own path; the
+    ObjectManager specification (and GDBus, udisks clients) want them from the
+    manager's path, with every property, so emit them ourselves."""
+
+    def _emit_interface_added(self, path, interface):
+        if self._disconnected or not path.startswith(ROOT_PATH + "/"):
+            return
+        props = interface.props() if hasattr(interface, "props") else {}
+        self.send(Message.new_signal(ROOT_PATH, OBJECT_MANAGER, "InterfacesAdded",
+                                     "oa{sa{sv}}", [path, {interface.name: props}]))
+
+    def _emit_interface_removed(self, path, removed_interfaces):
+        if self._disconnected or not path.startswith(ROOT_PATH + "/"):
+            return
+        self.send(Message.new_signal(ROOT_PATH, OBJECT_MANAGER, "InterfacesRemoved",
+                                     "oas", [path, removed_interfaces]))
+
+
+class BusService:
+    def __init__(self, bus: StoragedBus, engine: Engine):
+        self.bus = bus
+        self.engine = engine
+        self.callers = Callers(bus)
+        self.manager = ManagerInterface(engine, self.callers)
+        self.pools: dict[str, PoolInterface] = {}
+        self.volumes: dict[str, VolumeInterface] = {}
+        bus.add_message_handler(remember_call)
+        bus.export(ROOT_PATH, ObjectManagerInterface())
+        bus.export(MANAGER_PATH, self.manager)
+        engine.listener = self
+
+    # -------------------------------------------------- Listener
+
+    def pool_added(self, pool: Pool) -> None:
+        iface = PoolInterface(self.engine, self.callers, pool)
+        self.pools[pool.uuid] = iface
+        self.bus.export(pool_path(pool.uuid), iface)
+        self.manager.emit_properties_changed({"Pools": self.manager._pools()})
+
+    def pool_removed(self, pool: Pool) -> None:
+        for vol in list(pool.volumes.values()):
+            self._unexport_volume(pool, vol)
+        iface = self.pools.pop(pool.uuid, None)
+        if iface:
+            self.bus.unexport(pool_path(pool.uuid), iface)
+        self.manager.emit_properties_changed({"Pools": self.manager._pools()})
+
+    def pool_changed(self, pool: Pool, changed: set[str]) -> None:
+        iface = self.pools.get(pool.uuid)
+        if iface:
+            _emit(iface, iface.props(changed))
+
+    def volume_added(self, pool: Pool, vol: Volume) -> None:
+        iface = VolumeInterface(self.engine, self.callers, pool, vol)
+        self.volumes[vol.uuid] = iface
+        self.bus.export(volume_path(pool.uuid, vol.uuid), iface)
+        self.pool_changed(pool, {"volumes"})
+
+    def volume_removed(self, pool: Pool, vol: Volume) -> None:
+        self._unexport_volume(pool, vol)
+        self.pool_changed(pool, {"volumes"})
+
+    def volume_changed(self, pool: Pool, vol: Volume, changed: set[str]) -> None:
+        iface = self.volumes.get(vol.uuid)
+        if iface:
+            iface.volume = vol
+            _emit(iface, iface.props(changed))
+
+    def _unexport_volume(self, pool: Pool, vol: Volume) -> None:
+        iface = self.volumes.pop(vol.uuid, None)
+        if iface:
+            self.bus.unexport(volume_path(pool.uuid, vol.uuid), iface)
+
+
+def _emit(iface, props: dict[str, Variant]) -> None:
+    if props:
+        iface.emit_properties_changed({k: v.value for k, v in props.items()})

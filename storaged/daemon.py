@@ -1,0 +1,153 @@
+"""storaged: asyncio main. Config, start the pools, export them, own the name,
+tell systemd we are ready; on SIGTERM let calls finish and leave."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import configparser
+import logging
+import os
+import signal
+import sys
+
+from dbus_fast import BusType
+from dbus_fast.constants import NameFlag, RequestNameReply
+
+from . import __version__, embedded
+from .bus.names import BUS_NAME
+from .bus.service import BusService, StoragedBus
+from .errors import StoragedError
+from .lvm import Lvm
+from .model.sizes import parse_size
+from .notify import notify, setup_logging
+from .pools import Engine, Settings
+
+log = logging.getLogger("storaged")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="storaged", description="Virtual storage pools on D-Bus.")
+    p.add_argument("--bus", default="system",
+                   help="system, session, or a D-Bus address such as unix:path=/run/x/bus")
+    p.add_argument("--config-dir", default="/etc/storaged")
+    p.add_argument("--state-dir", default="/var/lib/storaged")
+    p.add_argument("--run-dir", default="/run/storaged")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--default-pool-size", help="size of the default pool's file (default 10G)")
+    g.add_argument("--no-default-pool", action="store_true",
+                   help="do not create the default pool on a host without pools")
+    p.add_argument("--log-level", default="info",
+                   choices=["debug", "info", "warning", "error"])
+    p.add_argument("--embedded", metavar="DIR",
+                   help="run self-contained: a private bus and all state under DIR")
+    p.add_argument("--version", action="version", version=f"storaged {__version__}")
+    return p.parse_args(argv)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    s = Settings(config_dir=args.config_dir, state_dir=args.state_dir, run_dir=args.run_dir)
+    conf = configparser.ConfigParser()
+    conf.read(os.path.join(args.config_dir, "storaged.conf"))
+    if conf.has_option("daemon", "default_pool_size"):
+        s.default_pool_size = parse_size(conf.get("daemon", "default_pool_size"),
+                                         field="storaged.conf default_pool_size")
+    if conf.has_option("daemon", "default_pool_volume_group"):
+        s.default_pool_vg = conf.get("daemon", "default_pool_volume_group")
+    if conf.has_option("daemon", "default_pool"):
+        s.default_pool = conf.getboolean("daemon", "default_pool")
+    if args.default_pool_size:
+        s.default_pool_size = parse_size(args.default_pool_size, field="--default-pool-size")
+    if args.no_default_pool:
+        s.default_pool = False
+    return s
+
+
+async def connect(bus: str) -> StoragedBus:
+    if bus == "system":
+        return await StoragedBus(bus_type=BusType.SYSTEM).connect()
+    if bus == "session":
+        return await StoragedBus(bus_type=BusType.SESSION).connect()
+    return await StoragedBus(bus_address=bus).connect()
+
+
+async def serve(args: argparse.Namespace) -> int:
+    emb = None
+    if args.embedded:
+        emb = await embedded.start(args.embedded, lambda m: print(f"storaged: {m}", flush=True))
+        args.bus = emb.address
+        args.config_dir, args.state_dir, args.run_dir = emb.config_dir, emb.state_dir, emb.run_dir
+    try:
+        return await _serve(args)
+    finally:
+        if emb:
+            await emb.stop()
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    os.makedirs(settings.run_dir, mode=0o755, exist_ok=True)
+    bus = await connect(args.bus)
+    engine = Engine(settings, Lvm())
+    service = BusService(bus, engine)
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+
+    # Pools first: READY=1 means the host's storage is back, not just that we run.
+    await engine.boot()
+    for pool in engine.pools.values():
+        if pool.state not in ("running", "inactive"):
+            log.warning("pool %s is %s: %s", pool.name, pool.state, pool.reason)
+    if not engine.activation:
+        log.info("LVM activation is off (no device-mapper or activation = 0): "
+                 "metadata-only mode, volumes get no device nodes")
+
+    reply = await bus.request_name(BUS_NAME, NameFlag.DO_NOT_QUEUE)
+    if reply not in (RequestNameReply.PRIMARY_OWNER, RequestNameReply.ALREADY_OWNER):
+        log.error("cannot own %s on the bus (%s): is another storaged running?", BUS_NAME, reply.name)
+        bus.disconnect()
+        return 1
+    notify(f"READY=1\nSTATUS=serving {len(engine.pools)} pool(s)")
+    log.info("storaged %s ready: %d pool(s)", __version__, len(engine.pools))
+
+    disconnected = asyncio.ensure_future(bus.wait_for_disconnect())
+    stop_wait = asyncio.ensure_future(stopping.wait())
+    await asyncio.wait([disconnected, stop_wait], return_when=asyncio.FIRST_COMPLETED)
+    if disconnected.done():
+        # Without the bus we serve nobody; exit non-zero so systemd restarts us.
+        log.error("lost the connection to the bus")
+        return 2
+    notify("STOPPING=1")
+    log.info("stopping: letting %d call(s) in flight finish", service.callers.in_flight)
+    try:
+        await bus.release_name(BUS_NAME)
+    except Exception as exc:  # the bus may already be going away
+        log.warning("releasing %s: %s", BUS_NAME, exc)
+    for _ in range(600):
+        if service.callers.in_flight == 0:
+            break
+        await asyncio.sleep(0.1)
+    bus.disconnect()
+    stop_wait.cancel()
+    disconnected.cancel()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        code = asyncio.run(serve(args))
+    except StoragedError as exc:
+        log.error("%s", exc.message)
+        code = 1
+    except (ConnectionError, FileNotFoundError) as exc:
+        log.error("cannot connect to the bus %s: %s", args.bus, exc, exc_info=args.log_level == "debug")
+        code = 1
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

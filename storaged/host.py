@@ -1,0 +1,11 @@
+"""Facts about the host that decide how the daemon behaves."""
+
+
+def device_mapper_available() -> bool:
+    """Whether the kernel has device-mapper (a /dev/mapper/control node alone
+    proves nothing: lvm2's packaging creates it on kernels without it)."""
+    try:
+        with open("/proc/misc", encoding="utf-8") as f:
+            return any(line.split()[1:] == ["device-mapper"] for line in f if line.strip())
+    except OSError:
+        return False

@@ -1,0 +1,96 @@
+import os
+import secrets
+import tempfile
+
+import pytest
+from dbus_fast import DBusError, Message, MessageType
+from dbus_fast.aio import MessageBus
+
+from tests.harness import BUS_NAME, Daemon, TestBus
+from tests.lvmenv import cleanup, make_lvm_system_dir
+
+
+@pytest.fixture
+def world():
+    """A private LVM world and bus; everything under one temp dir, removed after."""
+    base = tempfile.mkdtemp(prefix="storaged-test-", dir="/tmp")
+    old = os.environ.get("LVM_SYSTEM_DIR")
+    os.environ["LVM_SYSTEM_DIR"] = make_lvm_system_dir(base)
+    bus = None
+    try:
+        bus = TestBus(base)
+        yield World(base, bus)
+    finally:
+        for d in World.daemons.pop(base, []):
+            d.stop()
+        if bus:
+            bus.stop()
+        if not os.environ.get("STORAGED_KEEP_TEST_DIR"):
+            cleanup(base)
+        if old is None:
+            os.environ.pop("LVM_SYSTEM_DIR", None)
+        else:
+            os.environ["LVM_SYSTEM_DIR"] = old
+
+
+class World:
+    daemons: dict[str, list[Daemon]] = {}
+
+    def __init__(self, base: str, bus: TestBus):
+        self.base = base
+        self.bus = bus
+        self.address = bus.address
+        self.prefix = "t" + secrets.token_hex(3)
+
+    def daemon(self, *extra: str, default_pool: bool = False) -> Daemon:
+        if default_pool:
+            os.makedirs(os.path.join(self.base, "etc"), exist_ok=True)
+            with open(os.path.join(self.base, "etc", "storaged.conf"), "w") as f:
+                f.write(f"[daemon]\ndefault_pool_size = 64M\n"
+                        f"default_pool_volume_group = {self.prefix}_vg_default\n")
+        else:
+            extra = ("--no-default-pool", *extra)
+        d = Daemon(self.base, self.address, *extra)
+        World.daemons.setdefault(self.base, []).append(d)
+        return d.start()
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.base, name)
+
+    def pool_xml(self, name: str, *files: tuple[str, str], vg: str | None = None,
+                 volumes: str = "") -> str:
+        pvs = "".join(f"<physical_volume type='file'><file size='{size}'>{self.path(f)}</file>"
+                      f"</physical_volume>" for f, size in files)
+        vg_el = f"<volume_group>{vg}</volume_group>" if vg else ""
+        return f"<pool type='lvm'><name>{name}</name>{vg_el}{pvs}{volumes}</pool>"
+
+
+class Client:
+    """Plain method calls and property reads with dbus-fast."""
+
+    def __init__(self, bus: MessageBus):
+        self.bus = bus
+
+    async def call(self, path, iface, member, signature="", body=()):
+        reply = await self.bus.call(Message(destination=BUS_NAME, path=path, interface=iface,
+                                            member=member, signature=signature, body=list(body)))
+        if reply.message_type == MessageType.ERROR:
+            raise DBusError(reply.error_name, reply.body[0] if reply.body else "")
+        return reply.body[0] if len(reply.body) == 1 else reply.body
+
+    async def get(self, path, iface, prop):
+        v = await self.call(path, "org.freedesktop.DBus.Properties", "Get", "ss", [iface, prop])
+        return v.value
+
+    async def get_all(self, path, iface):
+        v = await self.call(path, "org.freedesktop.DBus.Properties", "GetAll", "s", [iface])
+        return {k: x.value for k, x in v.items()}
+
+
+@pytest.fixture
+async def client(world):
+    bus = await MessageBus(bus_address=world.address).connect()
+    try:
+        yield Client(bus)
+    finally:
+        bus.disconnect()

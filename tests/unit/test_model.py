@@ -1,0 +1,159 @@
+"""Definitions, sizes and names: the checks that make every error name its field."""
+import pytest
+
+from storaged.errors import InvalidArgument
+from storaged.lvm.metadata import find_lv
+from storaged.lvm.report import parse_fullreport
+from storaged.model.definitions import (DeviceSource, FileSource, IscsiSource, NfsSource,
+                                        parse_pool, parse_source, parse_volume, pool_to_xml)
+from storaged.model.names import check_lv_name, check_pool_name
+from storaged.model.sizes import human_size, parse_size
+
+SEED = """<pool type='lvm'>
+  <name>default</name>
+  <volume_group>vg_default</volume_group>
+  <physical_volume type='file'>
+    <file size='10G'>/var/lib/storaged/images/default.img</file>
+  </physical_volume>
+  <physical_volume type='device'>
+    <device>/dev/sdb</device>
+  </physical_volume>
+  <physical_volume type='iscsi'>
+    <host port='3260'>192.0.2.10</host>
+    <target>iqn.2007-01.org.example:store</target>
+    <lun>1</lun>
+  </physical_volume>
+  <physical_volume type='nfs'>
+    <server>filer.example</server>
+    <export>/exports/pools</export>
+    <file size='50G'>pool-a.img</file>
+  </physical_volume>
+  <volume><name>TestVolume</name><capacity unit='G'>2</capacity></volume>
+</pool>"""
+
+
+@pytest.mark.parametrize("text,unit,expected", [
+    ("20971520", None, 20971520), ("10G", None, 10 * 1024**3), ("512MiB", None, 512 * 1024**2),
+    ("1K", None, 1024), ("2", "G", 2 * 1024**3), ("1GB", None, 10**9), ("3TB", None, 3 * 10**12),
+    ("1.5G", None, 3 * 1024**3 // 2), ("4096", "bytes", 4096), (" 7 M ", None, 7 * 1024**2),
+])
+def test_sizes(text, unit, expected):
+    assert parse_size(text, unit) == expected
+
+
+@pytest.mark.parametrize("text,unit,says", [
+    ("0", None, "greater than zero"), ("-1", None, "not a size"), ("12Q", None, "unknown unit"),
+    ("lots", None, "not a size"), ("1G", "M", "unit attribute"), ("99999999999999999999T", None, "too large"),
+    ("", None, "not a size"),
+])
+def test_bad_sizes_name_the_field(text, unit, says):
+    with pytest.raises(InvalidArgument, match=says) as info:
+        parse_size(text, unit, field="volume capacity")
+    assert info.value.message.startswith("volume capacity")
+
+
+def test_human_size():
+    assert human_size(10 * 1024**3) == "10.0 GiB"
+    assert human_size(512) == "512 B"
+
+
+@pytest.mark.parametrize("name", ["-x", "", ".", "..", "a b", "a/b", "x" * 128, "é"])
+def test_bad_names(name):
+    with pytest.raises(InvalidArgument):
+        check_lv_name(name)
+    with pytest.raises(InvalidArgument):
+        check_pool_name(name)
+
+
+@pytest.mark.parametrize("name", ["snapshot", "pvmove0", "a_tmeta", "x_rimage_0", "y_mlog"])
+def test_lvm_reserved_lv_names(name):
+    with pytest.raises(InvalidArgument, match="reserved"):
+        check_lv_name(name)
+
+
+def test_good_names():
+    for name in ("TestVolume", "a.b+c_d-e", "x" * 127):
+        assert check_lv_name(name) == name
+
+
+def test_seed_pool_parses_and_round_trips():
+    pool = parse_pool(SEED)
+    assert pool.name == "default" and pool.vg_name == "vg_default"
+    assert pool.sources == [
+        FileSource("/var/lib/storaged/images/default.img", 10 * 1024**3),
+        DeviceSource("/dev/sdb"),
+        IscsiSource(host="192.0.2.10", port=3260, target="iqn.2007-01.org.example:store", lun=1),
+        NfsSource(server="filer.example", export="/exports/pools", file="pool-a.img", size=50 * 1024**3),
+    ]
+    assert pool.volumes[0].capacity == 2 * 1024**3
+    xml = pool_to_xml(pool)
+    assert "size=\"10737418240\"" in xml  # written back as bytes
+    assert parse_pool(xml) == pool
+    assert pool_to_xml(parse_pool(xml)) == xml
+
+
+def test_vg_defaults_to_pool_name():
+    pool = parse_pool("<pool type='lvm'><name>p</name></pool>")
+    assert pool.vg_name == "p" and pool.volume_group is None
+
+
+@pytest.mark.parametrize("xml,says", [
+    ("<pool type='lvm'><name>p</name>", "malformed XML"),
+    ("<pool type='zfs'><name>p</name></pool>", "line 1"),
+    ("<volume><name>v</name></volume>", "expected <pool>"),
+    ("<pool type='lvm'><name>p</name><physical_volume type='file'><file>rel.img</file>"
+     "</physical_volume></pool>", "absolute"),
+    ("<pool type='lvm'><name>p</name><physical_volume type='file'><file>/a/../b.img</file>"
+     "</physical_volume></pool>", "normalised"),
+    ("<pool type='lvm'><name>p</name><physical_volume type='device'><device>/etc/passwd</device>"
+     "</physical_volume></pool>", "not under /dev"),
+    ("<pool type='lvm'><name>p</name><physical_volume type='iscsi'><host>bad host</host>"
+     "<target>iqn.2007-01.org.example:x</target></physical_volume></pool>", "host"),
+    ("<pool type='lvm'><name>p</name><physical_volume type='iscsi'><host port='99999'>h</host>"
+     "<target>iqn.2007-01.org.example:x</target></physical_volume></pool>", "port"),
+    ("<pool type='lvm'><name>p</name><physical_volume type='iscsi'><host>h</host>"
+     "<target>not-an-iqn</target></physical_volume></pool>", "iSCSI name"),
+    ("<pool type='lvm'><name>p</name><physical_volume type='nfs'><server>s</server><export>/e</export>"
+     "<file size='1G'>../x.img</file></physical_volume></pool>", "plain file name"),
+    ("<pool type='lvm'><name>p</name><uuid>nope</uuid></pool>", "not a UUID"),
+    ("<pool type='lvm'><name>p</name><physical_volume type='file'><file size='1G'>/a.img</file>"
+     "</physical_volume><physical_volume type='file'><file size='1G'>/a.img</file>"
+     "</physical_volume></pool>", "listed twice"),
+    ('<!DOCTYPE pool [<!ENTITY e SYSTEM "file:///etc/passwd">]><pool type="lvm"><name>&e;</name></pool>',
+     "DOCTYPE"),
+    ("<pool type='lvm'><name>p</name></pool>" + " " * 300000, "larger than"),
+])
+def test_bad_pool_xml_names_the_problem(xml, says):
+    with pytest.raises(InvalidArgument, match=says):
+        parse_pool(xml)
+
+
+def test_volume_and_source_xml():
+    assert parse_volume("<volume><name>v</name><capacity unit='M'>5</capacity></volume>").capacity == 5 * 1024**2
+    back = parse_volume("<volume><name>v</name><key>abc</key><capacity unit='bytes'>4096</capacity>"
+                        "<target><path>/dev/vg/v</path></target></volume>")
+    assert back.capacity == 4096
+    assert parse_source("<physical_volume type='device'><device>/dev/sdc</device></physical_volume>") \
+        == DeviceSource("/dev/sdc")
+
+
+def test_fullreport_parsing_skips_hidden_lvs():
+    text = """{"report": [{"vg": [{"vg_name":"vg","vg_uuid":"U","vg_size":"100","vg_free":"40",
+      "vg_extent_size":"4","vg_seqno":"7","vg_missing_pv_count":"0","vg_partial":""}],
+      "pv": [{"pv_name":"/dev/loop0","pv_uuid":"P","pv_size":"100","pv_free":"40","pv_missing":"","dev_size":"104"}],
+      "lv": [{"lv_name":"a","lv_uuid":"A","lv_size":"60","lv_path":"/dev/vg/a","lv_active":"active",
+              "lv_role":"public","lv_device_open":""},
+             {"lv_name":"[a_tmeta]","lv_uuid":"B","lv_size":"4","lv_path":"","lv_active":"",
+              "lv_role":"private,thin,pool,metadata","lv_device_open":""}]}]}"""
+    report = parse_fullreport(text)["vg"]
+    assert report.vg.seqno == 7 and report.vg.free == 40
+    assert [lv.name for lv in report.lvs] == ["a"] and report.lvs[0].active
+
+
+def test_metadata_backup_lookup():
+    text = ("vg {\n\tid = \"V\"\n\tseqno = 12\n\tlogical_volumes {\n\n"
+            "\t\tother {\n\t\t\tid = \"O\"\n\t\t}\n\t\tnew {\n\t\t\tid = \"N-1\"\n\t\t}\n\t}\n}\n")
+    found = find_lv(text, "new")
+    assert found.uuid == "N-1" and found.seqno == 12
+    assert find_lv(text, "missing") is None
+    assert find_lv(text, "ne") is None  # a prefix is not a match

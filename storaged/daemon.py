@@ -129,6 +129,12 @@ async def _serve(args: argparse.Namespace) -> int:
         if service.callers.in_flight == 0:
             break
         await asyncio.sleep(0.1)
+    if args.embedded:
+        for pool in list(engine.pools.values()):
+            try:
+                await engine.stop(pool)
+            except StoragedError as exc:
+                log.warning("embedded: cannot stop pool %s: %s", pool.name, exc.message)
     bus.disconnect()
     stop_wait.cancel()
     disconnected.cancel()

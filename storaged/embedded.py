@@ -1,7 +1,8 @@
 """The embedded default: a self-contained instance with its own bus and state.
 
 `storaged --embedded DIR` starts a private dbus-daemon with the project's own
-bus policy, keeps every file under DIR, and, on a kernel without device-mapper,
+bus policy, keeps every file under DIR, stops its pools when it exits (unlike
+the system daemon, it is no host's storage), and, on a kernel without device-mapper,
 gives LVM a private configuration in metadata-only mode (activation off) so
 that the instance still runs. LVM's devices file keeps that LVM world to the
 devices this instance created.
@@ -126,15 +127,18 @@ async def start(root: str, say) -> Embedded:
     if os.path.exists(socket_path):
         os.unlink(socket_path)
     conf = write_bus_config(os.path.join(root, "bus", "bus.conf"), socket_path)
-    proc = await runner.spawn(["dbus-daemon", f"--config-file={conf}", "--nofork",
-                               "--nopidfile", "--print-address"],
-                              stdout=asyncio.subprocess.PIPE)
+    with open(os.path.join(root, "bus", "dbus-daemon.log"), "ab") as bus_log:
+        proc = await runner.spawn(["dbus-daemon", f"--config-file={conf}", "--nofork",
+                                   "--nopidfile", "--print-address"],
+                                  stdout=asyncio.subprocess.PIPE, stderr=bus_log)
     line = await asyncio.wait_for(proc.stdout.readline(), 10)
     if not line:
         raise RuntimeError("the embedded dbus-daemon did not start")
-    address = line.decode().strip()
+    # The guid only pins the server instance; the path is what a user types.
+    address = line.decode().strip().split(",guid=")[0]
     emb = Embedded(root=root, address=address, bus=proc)
     say(f"embedded instance under {root}")
     say(f"talk to it:  busctl --address={address} tree org.storaged.Storaged1")
     say(f"inspect LVM: LVM_SYSTEM_DIR={os.environ['LVM_SYSTEM_DIR']} vgs")
+    say("on exit the embedded instance stops its pools (its loop devices are detached)")
     return emb

@@ -1,0 +1,23 @@
+"""`make install` puts everything where a distribution would, under DESTDIR."""
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_make_install_destdir(tmp_path):
+    dest = tmp_path / "dest"
+    r = subprocess.run(["make", "-C", ROOT, "install", f"DESTDIR={dest}", "PREFIX=/usr/local",
+                        f"PYTHON={sys.executable}"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    unit = (dest / "lib/systemd/system/storaged.service").read_text()
+    assert "ExecStart=/usr/local/bin/storaged --bus system" in unit
+    assert "Type=notify" in unit and "BusName=org.storaged.Storaged1" in unit
+    assert (dest / "usr/share/dbus-1/system.d/org.storaged.Storaged1.conf").exists()
+    activation = (dest / "usr/share/dbus-1/system-services/org.storaged.Storaged1.service").read_text()
+    assert "SystemdService=storaged.service" in activation
+    assert (dest / "usr/share/polkit-1/actions/org.storaged.Storaged1.policy").exists()
+    assert (dest / "usr/local/bin/storaged").exists()
+    schemas = list(dest.glob("usr/local/lib/python3*/*-packages/storaged/model/schemas/pool.rng"))
+    assert schemas, "the RelaxNG schema must be installed with the package"

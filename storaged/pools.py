@@ -89,7 +89,9 @@ class Pool:
         return {"state": self.state, "reason": self.reason, "capacity": self.capacity,
                 "allocation": self.allocation, "available": self.available,
                 "physical_volumes": list(self.physical_volumes), "autostart": self.autostart,
-                "volume_group": self.vg_name, "name": self.name}
+                "volume_group": self.vg_name, "name": self.name,
+                # One "volumes" change per refresh, however many volumes came or went.
+                "volumes": frozenset(self.volumes)}
 
 
 class Listener(Protocol):

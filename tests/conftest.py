@@ -6,6 +6,8 @@ import pytest
 from dbus_fast import DBusError, Message, MessageType
 from dbus_fast.aio import MessageBus
 
+from storaged.bus.connection import PatientMessageBus
+
 from tests.harness import BUS_NAME, Daemon, TestBus
 from tests.lvmenv import cleanup, make_lvm_system_dir
 
@@ -89,7 +91,7 @@ class Client:
 
 @pytest.fixture
 async def client(world):
-    bus = await MessageBus(bus_address=world.address).connect()
+    bus = await PatientMessageBus(bus_address=world.address).connect()
     try:
         yield Client(bus)
     finally:

@@ -3,10 +3,10 @@ signal per change. Implements the engine's Listener."""
 import logging
 
 from dbus_fast import Message, Variant
-from dbus_fast.aio import MessageBus
 
 from ..pools import Engine, Pool, Volume
 from .calls import Callers, remember_call
+from .connection import PatientMessageBus
 from .interfaces import ManagerInterface, ObjectManagerInterface, PoolInterface, VolumeInterface
 from .names import MANAGER_PATH, ROOT_PATH, pool_path, volume_path
 
@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager"
 
 
-class StoragedBus(MessageBus):
+class StoragedBus(PatientMessageBus):
     """dbus-fast emits InterfacesAdded/Removed from the object's own path; the
     ObjectManager specification (and GDBus, udisks clients) want them from the
     manager's path, with every property, so emit them ourselves."""
@@ -72,11 +72,9 @@ class BusService:
         iface = VolumeInterface(self.engine, self.callers, pool, vol)
         self.volumes[vol.uuid] = iface
         self.bus.export(volume_path(pool.uuid, vol.uuid), iface)
-        self.pool_changed(pool, {"volumes"})
 
     def volume_removed(self, pool: Pool, vol: Volume) -> None:
         self._unexport_volume(pool, vol)
-        self.pool_changed(pool, {"volumes"})
 
     def volume_changed(self, pool: Pool, vol: Volume, changed: set[str]) -> None:
         iface = self.volumes.get(vol.uuid)

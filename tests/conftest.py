@@ -96,3 +96,7 @@ async def client(world):
         yield Client(bus)
     finally:
         bus.disconnect()
+        try:
+            await bus.wait_for_disconnect()
+        except Exception:
+            pass  # the peer may have gone first; that is what disconnecting is for

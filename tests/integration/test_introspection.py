@@ -1,0 +1,43 @@
+"""The interfaces the daemon exports are the ones documented in
+dbus/org.storaged.Storaged1.xml (the file tools and reviewers read)."""
+import os
+
+from lxml import etree
+
+from tests.harness import MANAGER
+
+SHIPPED = os.path.join(os.path.dirname(__file__), "..", "..", "dbus", "org.storaged.Storaged1.xml")
+MGR = "org.storaged.Storaged1.Manager"
+
+
+def interfaces(xml: str) -> dict[str, str]:
+    root = etree.fromstring(xml.encode())
+    out = {}
+    for iface in root.findall("interface"):
+        name = iface.get("name")
+        if name.startswith("org.storaged."):
+            for el in iface.iter():
+                for attr in [a for a in el.attrib if a not in ("name", "type", "direction", "access")]:
+                    del el.attrib[attr]
+            for ann in iface.iter("annotation"):
+                ann.getparent().remove(ann)
+            out[name] = etree.tostring(iface, method="c14n").decode()
+    return out
+
+
+async def test_live_introspection_matches_shipped_xml(world, client):
+    world.daemon()
+    pool = await client.call(MANAGER, MGR, "CreatePool", "s",
+                             [world.pool_xml(f"{world.prefix}i", ("i.img", "16M"))])
+    vol = await client.call(pool, "org.storaged.Storaged1.Pool", "AllocateVolume", "sta{sv}",
+                            ["v", 1024 * 1024, {}])
+    live = {}
+    for path in (MANAGER, pool, vol):
+        live.update(interfaces(await client.call(path, "org.freedesktop.DBus.Introspectable",
+                                                 "Introspect")))
+    with open(SHIPPED) as f:
+        shipped = interfaces(f.read())
+    assert set(live) == {"org.storaged.Storaged1.Manager", "org.storaged.Storaged1.Pool",
+                         "org.storaged.Storaged1.Volume"}
+    for name in live:
+        assert " ".join(live[name].split()) == " ".join(shipped[name].split()), name

@@ -21,6 +21,7 @@ from .lvm import Lvm
 from .model.sizes import parse_size
 from .notify import notify, setup_logging
 from .pools import Engine, Settings
+from .watch import Watcher
 
 log = logging.getLogger("storaged")
 
@@ -104,6 +105,9 @@ async def _serve(args: argparse.Namespace) -> int:
         log.info("LVM activation is off (no device-mapper or activation = 0): "
                  "metadata-only mode, volumes get no device nodes")
 
+    watcher = Watcher(engine)
+    watcher.start()
+
     reply = await bus.request_name(BUS_NAME, NameFlag.DO_NOT_QUEUE)
     if reply not in (RequestNameReply.PRIMARY_OWNER, RequestNameReply.ALREADY_OWNER):
         log.error("cannot own %s on the bus (%s): is another storaged running?", BUS_NAME, reply.name)
@@ -119,6 +123,7 @@ async def _serve(args: argparse.Namespace) -> int:
         # Without the bus we serve nobody; exit non-zero so systemd restarts us.
         log.error("lost the connection to the bus")
         return 2
+    watcher.stop()
     notify("STOPPING=1")
     log.info("stopping: letting %d call(s) in flight finish", service.callers.in_flight)
     try:

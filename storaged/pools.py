@@ -18,6 +18,8 @@ from .errors import (AlreadyExists, Busy, Degraded, Failed, InvalidArgument, NoS
                      NotFound, NotSupported, StoragedError)
 from .lvm import Lvm, VgReport
 from .lvm.metadata import find_lv, read_backup
+from .lvm.metadata import seqno as backup_seqno
+from .lvm.label import fingerprints, fingerprints_now
 from .model.definitions import (FileSource, PoolDef, Source, VolumeDef, _parse_document,
                                 parse_pool, parse_source, parse_volume, pool_to_xml,
                                 to_string, volume_element)
@@ -129,6 +131,12 @@ class Engine:
         self.activation = False
         self._defs_lock = asyncio.Lock()
         self._refresh_lock = asyncio.Lock()
+        self._refresh_wanted = False
+        self._refresh_task: asyncio.Task | None = None
+        self.refreshes = 0  # how many refreshes ran; benchmarks and tests read it
+        # PV metadata fingerprints as of the last refresh (see lvm/label.py);
+        # the watcher's poll compares against them.
+        self.pv_fingerprints: dict[str, bytes | None] = {}
 
     # ------------------------------------------------------------ lookup
 
@@ -418,6 +426,7 @@ class Engine:
         pool.capacity = pool.allocation = pool.available = 0
         pool.physical_volumes = []
         pool.seqno = 0
+        pool.vg_uuid = ""
         self._changed(pool, before)
 
     async def delete(self, pool: Pool) -> None:
@@ -498,6 +507,10 @@ class Engine:
         pool.available -= size
         self.listener.volume_added(pool, vol)
         self._changed(pool, before)
+        # Our own change moved the PV fingerprints; take the new ones so the
+        # watcher does not refresh for it (backups are on, so an admin's change
+        # in between is still seen through the backup file).
+        self.pv_fingerprints.update(fingerprints_now(pool.physical_volumes))
         return vol
 
     async def create_volume(self, pool: Pool, xml: str) -> Volume:
@@ -517,6 +530,54 @@ class Engine:
 
     # ------------------------------------------------------------ refresh
 
+    def request_refresh(self) -> None:
+        """Ask for a refresh soon; any number of requests during one refresh
+        (a burst of events) cost one more refresh, not one each."""
+        self._refresh_wanted = True
+        if self._refresh_task is None or self._refresh_task.done():
+            self._refresh_task = asyncio.ensure_future(self._refresh_soon())
+
+    async def _refresh_soon(self) -> None:
+        while self._refresh_wanted:
+            self._refresh_wanted = False
+            await asyncio.sleep(0.005)  # let the rest of a burst arrive
+            try:
+                await self.refresh()
+            except StoragedError as exc:
+                log.warning("refresh failed: %s", exc.message)
+
+    def check_sources(self) -> bool:
+        """Recheck every active pool's sources without running a command;
+        True if what is wrong with them changed (a refresh is due)."""
+        changed = False
+        for pool in self.pools.values():
+            if pool.active and self._recheck_sources(pool):
+                changed = True
+        return changed
+
+    def _recheck_sources(self, pool: Pool) -> bool:
+        problems = {k: v for k, v in pool.source_problems.items() if k == "activation"}
+        for src in pool.definition.sources:
+            problem = backend_for(src).problem(src)
+            if problem:
+                problems[src.key] = problem
+        if problems == pool.source_problems:
+            return False
+        pool.source_problems = problems
+        return True
+
+    def metadata_changed(self, vg_name: str) -> bool:
+        """Whether LVM's backup of `vg_name` shows a change this engine has not seen."""
+        text = read_backup(self.lvm.backup_dir, vg_name) if self.lvm.backup_dir else None
+        seq = backup_seqno(text) if text else None
+        for pool in self.pools.values():
+            if pool.active and pool.vg_name == vg_name:
+                return seq is None or seq != pool.seqno
+        return True
+
+    def pv_devices(self) -> list[str]:
+        return sorted({d for p in self.pools.values() if p.active for d in p.physical_volumes})
+
     async def refresh(self, pool: Pool | None = None) -> None:
         pools = [pool] if pool else list(self.pools.values())
         await self._refresh([p for p in pools if p.active])
@@ -526,33 +587,58 @@ class Engine:
         if not pools:
             return
         async with self._refresh_lock:
+            # Fingerprints first: a change after them shows up at the next poll.
+            before = await fingerprints(self.pv_devices())
             reports = await self.lvm.fullreport()
+            self.refreshes += 1
         by_uuid = {r.vg.uuid: r for r in reports.values()}
         for pool in pools:
             if not pool.active and not starting:
                 continue
-            report = by_uuid.get(pool.vg_uuid) if pool.vg_uuid else None
-            report = report or reports.get(pool.vg_name)
+            # A running pool follows its VG by UUID (an admin's vgrename);
+            # at start the definition's name is what there is to go by.
+            if pool.vg_uuid and not starting:
+                report = by_uuid.get(pool.vg_uuid)
+            else:
+                report = reports.get(pool.vg_name)
             self._apply(pool, report, starting)
+        new = [d for d in self.pv_devices() if d not in before]
+        before.update(await fingerprints(new))
+        self.pv_fingerprints = before
 
     def _apply(self, pool: Pool, report: VgReport | None, starting: bool = False) -> None:
         before = pool._props()
+        if not starting:
+            self._recheck_sources(pool)  # the report may be newer than the last poll
         if report is None:
+            problems = list(pool.source_problems.values())
+            if problems and not starting:
+                # Its PVs are out of reach (a detached loop, a lost disk): the
+                # volumes still exist, they are only unreachable for now.
+                pool.state = DEGRADED
+                pool.reason = "; ".join(problems + [f"volume group {pool.vg_name!r} is not visible"])
+                self._changed(pool, before)
+                return
             for vol in list(pool.volumes.values()):
                 del pool.volumes[vol.uuid]
                 self.listener.volume_removed(pool, vol)
             pool.capacity = pool.allocation = pool.available = 0
             pool.physical_volumes = []
-            problems = list(pool.source_problems.values())
+            pool.seqno = 0
             # At start a missing VG is a degraded pool; a VG that vanished under a
-            # running pool (an admin's vgremove) is a failure.
+            # running pool with all its sources up (an admin's vgremove) is a failure.
             pool.state = DEGRADED if starting else FAILED
             pool.reason = "; ".join([f"volume group {pool.vg_name!r} not found"] + problems)
             self._changed(pool, before)
             return
         vg = report.vg
-        if vg.seqno < pool.seqno:
+        if vg.uuid == pool.vg_uuid and vg.seqno < pool.seqno:
             return  # an older report than what this pool already knows
+        if vg.name != pool.vg_name:
+            # An admin renamed the VG: follow it, and keep the definition true.
+            log.info("pool %s: volume group %s was renamed to %s", pool.name, pool.vg_name, vg.name)
+            pool.definition = replace(pool.definition, volume_group=vg.name)
+            self.store.save(pool.definition)
         pool.vg_uuid, pool.seqno, pool.extent_size = vg.uuid, vg.seqno, vg.extent_size
         pool.capacity, pool.available, pool.allocation = vg.size, vg.free, vg.size - vg.free
         pool.physical_volumes = sorted(pv.name for pv in report.pvs if not pv.missing)

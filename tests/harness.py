@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+from dbus_fast import Message, MessageType
+
 from storaged.embedded import write_bus_config
 
 BUS_NAME = "org.storaged.Storaged1"
@@ -116,3 +118,25 @@ async def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02):
             return value
         await asyncio.sleep(interval)
     return predicate()
+
+
+class Signals:
+    def __init__(self, bus):
+        self.seen = []
+        self.bus = bus
+        bus.add_message_handler(self._on)
+
+    def _on(self, msg):
+        if msg.message_type == MessageType.SIGNAL:
+            self.seen.append(msg)
+        return False
+
+    def named(self, member, path=None):
+        return [m for m in self.seen if m.member == member and (path is None or m.path == path)]
+
+
+async def subscribe(client):
+    await client.bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
+                                  interface="org.freedesktop.DBus", member="AddMatch",
+                                  signature="s", body=["type='signal',sender='org.storaged.Storaged1'"]))
+    return Signals(client.bus)

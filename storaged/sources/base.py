@@ -23,6 +23,11 @@ class SourceBackend:
     async def down(self, src: Source) -> None:
         raise NotImplementedError
 
+    def problem(self, src: Source) -> str | None:
+        """What is wrong with a source that should be up, found without running
+        any command (it is polled); None when all is well."""
+        return None
+
     async def destroy(self, src: Source) -> None:
         """Remove what create() made (a file); the PV label is already gone."""
 
@@ -45,6 +50,9 @@ class _Unsupported(SourceBackend):
 
     async def down(self, src):
         return None
+
+    def problem(self, src):
+        return f"{self.kind} physical volumes are not supported by this version"
 
 
 def backend_for(src: Source) -> SourceBackend:

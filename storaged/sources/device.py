@@ -49,5 +49,8 @@ class DeviceBackend(SourceBackend):
     def device(self, src: DeviceSource) -> str | None:
         return src.path if _is_block(src.path) else None
 
+    def problem(self, src: DeviceSource) -> str | None:
+        return None if _is_block(src.path) else f"device {src.path} is missing"
+
     async def down(self, src: DeviceSource) -> None:
         return None

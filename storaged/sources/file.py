@@ -69,6 +69,13 @@ class FileBackend(SourceBackend):
         found = loop.bound_to(src.path)
         return found[0] if found else None
 
+    def problem(self, src: FileSource) -> str | None:
+        if not os.path.lexists(src.path):
+            return f"physical volume file {src.path} is missing"
+        if not loop.bound_to(src.path):
+            return f"physical volume file {src.path} is not attached to a loop device"
+        return None
+
     async def down(self, src: FileSource) -> None:
         await loop.detach_file(src.path)
 

@@ -9,7 +9,7 @@ import signal
 import pytest
 from dbus_fast import DBusError, Message, MessageType, Variant
 
-from tests.harness import MANAGER, ROOT, busctl, wait_for
+from tests.harness import MANAGER, ROOT, busctl, subscribe, wait_for
 from tests.lvmenv import loops_under, lvm, lvm_state
 
 MGR = "org.storaged.Storaged1.Manager"
@@ -35,28 +35,6 @@ async def expect_error(kind, coro):
         await coro
     assert info.value.type == ERR + kind, (info.value.type, info.value.text)
     return info.value.text
-
-
-class Signals:
-    def __init__(self, bus):
-        self.seen = []
-        self.bus = bus
-        bus.add_message_handler(self._on)
-
-    def _on(self, msg):
-        if msg.message_type == MessageType.SIGNAL:
-            self.seen.append(msg)
-        return False
-
-    def named(self, member, path=None):
-        return [m for m in self.seen if m.member == member and (path is None or m.path == path)]
-
-
-async def subscribe(client):
-    await client.bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
-                                  interface="org.freedesktop.DBus", member="AddMatch",
-                                  signature="s", body=["type='signal',sender='org.storaged.Storaged1'"]))
-    return Signals(client.bus)
 
 
 async def test_default_pool_created_on_first_start_and_autostarted(world, client):

@@ -1,0 +1,127 @@
+"""Notice changes made outside the daemon, cheaply, and ask the engine to refresh.
+
+Event sources, from fastest to the floor:
+- inotify on LVM's metadata backup directory: LVM rewrites `<backup_dir>/<vg>`
+  after every change it commits (milliseconds after an admin's lvcreate);
+- inotify on /dev/mapper where device-mapper exists: activation changes
+  (`lvchange -ay/-an`) create and remove nodes there;
+- a poll twice a second that runs no command: each running pool's sources
+  (is the loop device still bound, the file still there, the disk present?) and
+  a fingerprint of each PV's metadata area header, which changes with every
+  metadata commit even where LVM keeps no backups.
+Bursts are coalesced by the engine's refresh scheduler.
+"""
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import struct
+
+from .lvm.label import fingerprints
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL = 0.5
+
+IN_MODIFY = 0x002
+IN_CLOSE_WRITE = 0x008
+IN_MOVED_TO = 0x080
+IN_CREATE = 0x100
+IN_DELETE = 0x200
+IN_NONBLOCK = 0o4000
+IN_CLOEXEC = 0o2000000
+_EVENT = struct.Struct("iIII")
+
+
+class Inotify:
+    """The few inotify calls we need, through libc; readable on the event loop."""
+
+    def __init__(self):
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self._libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        self.paths: dict[int, str] = {}
+
+    def watch(self, path: str, mask: int) -> None:
+        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(path), mask)
+        if wd < 0:
+            raise OSError(ctypes.get_errno(), f"inotify_add_watch {path}")
+        self.paths[wd] = path
+
+    def read(self) -> list[tuple[str, str]]:
+        """(watched directory, file name) for each pending event."""
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return []
+        events, pos = [], 0
+        while pos + _EVENT.size <= len(data):
+            wd, _mask, _cookie, length = _EVENT.unpack_from(data, pos)
+            name = data[pos + _EVENT.size:pos + _EVENT.size + length].rstrip(b"\0").decode(errors="replace")
+            pos += _EVENT.size + length
+            events.append((self.paths.get(wd, ""), name))
+        return events
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class Watcher:
+    def __init__(self, engine, interval: float = POLL_INTERVAL):
+        self.engine = engine
+        self.interval = interval
+        self.inotify: Inotify | None = None
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            self.inotify = Inotify()
+            backup_dir = self.engine.lvm.backup_dir
+            if self.engine.lvm.backups_enabled and backup_dir:
+                os.makedirs(backup_dir, mode=0o700, exist_ok=True)
+                self.inotify.watch(backup_dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE)
+            if self.engine.activation and os.path.isdir("/dev/mapper"):
+                self.inotify.watch("/dev/mapper", IN_CREATE | IN_DELETE)
+            loop.add_reader(self.inotify.fd, self._on_inotify)
+        except OSError as exc:
+            log.warning("no inotify (%s): changes are noticed by polling only", exc)
+            self.inotify = None
+        self._task = asyncio.ensure_future(self._poll())
+
+    def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        if self.inotify:
+            asyncio.get_running_loop().remove_reader(self.inotify.fd)
+            self.inotify.close()
+            self.inotify = None
+
+    def _on_inotify(self) -> None:
+        events = self.inotify.read() if self.inotify else []
+        backup_dir = self.engine.lvm.backup_dir
+        # A backup the engine already knows (its own change, learnt from that
+        # very file) needs no refresh; anything else does.
+        if any(d != backup_dir or self.engine.metadata_changed(name) for d, name in events):
+            log.debug("inotify: %s", events)
+            self.engine.request_refresh()
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                if self.engine.check_sources():
+                    self.engine.request_refresh()
+                    continue
+                known = self.engine.pv_fingerprints
+                now = await fingerprints(self.engine.pv_devices())
+                if any(known.get(d, p) != p for d, p in now.items()):
+                    log.debug("PV metadata changed: refresh")
+                    self.engine.request_refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the floor must keep running whatever happens
+                log.exception("watch poll failed")

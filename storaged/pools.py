@@ -33,6 +33,7 @@ from .host import device_mapper_available
 log = logging.getLogger(__name__)
 
 INACTIVE, BUILDING, RUNNING, DEGRADED, FAILED = "inactive", "building", "running", "degraded", "failed"
+VG_RETRIES, VG_RETRY_DELAY = 5, 0.5
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Pool:
     volumes: dict[str, Volume] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     source_problems: dict[str, str] = field(default_factory=dict)
+    vg_retries: int = 0
 
     @property
     def uuid(self) -> str:
@@ -608,8 +610,10 @@ class Engine:
 
     def _apply(self, pool: Pool, report: VgReport | None, starting: bool = False) -> None:
         before = pool._props()
-        if not starting:
-            self._recheck_sources(pool)  # the report may be newer than the last poll
+        if not starting and self._recheck_sources(pool):
+            # The sources changed since the last look, maybe after this report
+            # was taken: take another so that LVM's view catches up.
+            self.request_refresh()
         if report is None:
             problems = list(pool.source_problems.values())
             if problems and not starting:
@@ -617,6 +621,16 @@ class Engine:
                 # volumes still exist, they are only unreachable for now.
                 pool.state = DEGRADED
                 pool.reason = "; ".join(problems + [f"volume group {pool.vg_name!r} is not visible"])
+                pool.vg_retries = 0
+                self._changed(pool, before)
+                return
+            if pool.state == DEGRADED and not starting and pool.vg_retries < VG_RETRIES:
+                # Its sources just came back but LVM does not show the VG yet
+                # (a device still settling): look again shortly before calling
+                # it failed.
+                pool.vg_retries += 1
+                pool.reason = f"volume group {pool.vg_name!r} is not visible yet"
+                asyncio.get_running_loop().call_later(VG_RETRY_DELAY, self.request_refresh)
                 self._changed(pool, before)
                 return
             for vol in list(pool.volumes.values()):
@@ -632,6 +646,7 @@ class Engine:
             self._changed(pool, before)
             return
         vg = report.vg
+        pool.vg_retries = 0
         if vg.uuid == pool.vg_uuid and vg.seqno < pool.seqno:
             return  # an older report than what this pool already knows
         if vg.name != pool.vg_name:
@@ -674,6 +689,9 @@ class Engine:
     def _changed(self, pool: Pool, before: dict) -> None:
         after = pool._props()
         changed = {k for k in after if after[k] != before[k]}
+        if changed & {"state", "reason"}:
+            log.info("pool %s: %s -> %s%s", pool.name, before["state"], pool.state,
+                     f" ({pool.reason})" if pool.reason else "")
         if changed:
             self.listener.pool_changed(pool, changed)
 

@@ -215,8 +215,11 @@ class Objects:
                  and (pool is None or ifaces[iface]["Pool"].value == pool)]
         return sorted(found, key=lambda item: self.names.get(item[0], item[0]))
 
+    def values(self, props: dict) -> dict:
+        return {snake(k): plain(v, self.names) for k, v in ordered(props)}
+
     def record(self, path: str, props: dict) -> dict:
-        return {"object": path, **{snake(k): plain(v, self.names) for k, v in ordered(props)}}
+        return {"object": path, **self.values(props)}
 
     def title(self, path: str) -> str:
         """'pool', 'pool/volume' or a job's number."""
@@ -231,7 +234,7 @@ class Objects:
             for path, _ in items:
                 print(self.names[path])
             return
-        rows = [[self.names[path]] + [human(props[c], self.names) for c in columns]
+        rows = [[self.names[path]] + [human(props[c], self.names) if c in props else "-" for c in columns]
                 for path, props in items]
         client.show([self.record(path, props) for path, props in items],
                     table([first] + [label(c) for c in columns], rows))
@@ -273,7 +276,7 @@ class Objects:
     def _event(self, event: str, path: str, iface: str, props: dict, detail: bool = True) -> dict:
         changes = ", ".join(f"{k}={human(v, self.names)}" for k, v in props.items())
         return {"event": event, "kind": iface.rsplit(".", 1)[-1].lower(), "name": self.title(path),
-                "object": path, "properties": {snake(k): plain(v, self.names) for k, v in props.items()},
+                "object": path, "properties": self.values(props),
                 "line": f": {changes}" if detail and changes else ""}
 
 
@@ -425,12 +428,27 @@ async def pool_define(c, a):
 @verb("pool-create", "define, build and start a pool from XML", xml_file("a <pool>"))
 async def pool_create(c, a):
     path = await c.call(MANAGER_PATH, MANAGER_IFACE, "CreatePool", "s", [a.xml])
-    print(f"Pool {await c.get(path, POOL_IFACE, 'Name')} created")
+    name = await c.get(path, POOL_IFACE, "Name")
+    await check_running(c, path, name)
+    print(f"Pool {name} created")
+
+
+async def check_running(c: Client, path: str, name: str) -> None:
+    """Start succeeds even when a PV is missing: the pool is then degraded, with a
+    reason. An admin (and a script) must hear of it."""
+    state = await c.get(path, POOL_IFACE, "State")
+    if state != "running":
+        reason = await c.get(path, POOL_IFACE, "StateReason")
+        raise CliError("Degraded" if state == "degraded" else "Failed",
+                       f"pool {name} is {state}" + (f": {reason}" if reason else ""))
 
 
 def pool_action(method: str, done: str):
     async def run(c, a):
-        await c.call(await c.pool(a.pool), POOL_IFACE, method)
+        path = await c.pool(a.pool)
+        await c.call(path, POOL_IFACE, method)
+        if method == "Start":
+            await check_running(c, path, a.pool)
         print(f"Pool {a.pool} {done}")
     return run
 

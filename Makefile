@@ -54,6 +54,7 @@ install:
 	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR)
 	sed 's|@BINDIR@|$(PREFIX)/bin|g' systemd/storaged.service.in > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/storaged.service
 	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/storaged.service
+	install -D -m 0644 completion/storagectl.bash $(DESTDIR)/usr/share/bash-completion/completions/storagectl
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

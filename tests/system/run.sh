@@ -333,7 +333,8 @@ boot() {
 # or what reached the second serial port if the share has none, plus one
 # host-side check that the guest finished its suite in time.
 phase_results() {
-    local phase=$1 file="$RUN/share/results/$phase.results"
+    local phase=$1
+    local file="$RUN/share/results/$phase.results"
     if [ -s "$file" ]; then
         grep -E '^(PASS|FAIL) ' "$file" || true
     else

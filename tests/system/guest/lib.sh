@@ -43,7 +43,7 @@ check() {
         . "$GUEST/lib.sh"
         for f in "$GUEST"/checks/*.sh; do . "$f"; done
         set -eEuo pipefail
-        trap '\''rc=$?; [ -s "$LAB_REASON" ] || printf "%s exited with status %s (line %s)\n" "$BASH_COMMAND" "$rc" "$LINENO" > "$LAB_REASON"'\'' ERR
+        trap '\''rc=$?; [ -s "$LAB_REASON" ] || [ -s "$LAB_REASON.cmd" ] || printf "%s exited with status %s (line %s)\n" "$BASH_COMMAND" "$rc" "$LINENO" > "$LAB_REASON.cmd"'\'' ERR
         "$1"
     ' check "$fn" > "$out" 2>&1 < /dev/null
     rc=$?
@@ -56,6 +56,9 @@ check() {
             reason="timed out after ${limit}s"
         elif [ -s "$LAB_REASON" ]; then
             reason=$(head -c 400 "$LAB_REASON" | tr '\n' ' ' | sed 's/ *$//')
+        elif [ -s "$LAB_REASON.cmd" ]; then
+            # A command failed: name it, with the last line it printed.
+            reason="$(head -c 200 "$LAB_REASON.cmd" | tr '\n' ' ' | sed 's/ *$//'); last output: $(grep -v '^+ ' "$out" | tail -n 1 | head -c 300)"
         else
             reason="exit status $rc; last output: $(tail -n 1 "$out" | head -c 300)"
         fi
@@ -63,7 +66,7 @@ check() {
         record "FAIL $name: $reason"
     fi
     echo "=== $name: status $rc after $((SECONDS - start))s"
-    rm -f "$LAB_REASON" "$out"
+    rm -f "$LAB_REASON" "$LAB_REASON.cmd" "$out"
 }
 
 # ---------------------------------------------------------------- waiting

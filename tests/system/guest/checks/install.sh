@@ -22,12 +22,18 @@ install_make_install() {
     [ -f "$SRC_DIR/Makefile" ] || fail "no source tree in $SRC_DIR (install.source failed)"
     make -C "$SRC_DIR" install PYTHON=/usr/bin/python3
     local f
+    local f found
     for f in /usr/local/bin/storaged /usr/local/bin/storagectl /lib/systemd/system/storaged.service \
              /usr/share/dbus-1/system.d/org.storaged.Storaged1.conf \
              /usr/share/dbus-1/system-services/org.storaged.Storaged1.service \
              /usr/share/polkit-1/actions/org.storaged.Storaged1.policy; do
-        [ -e "$f" ] || fail "make install did not install $f"
+        if [ ! -e "$f" ]; then
+            found=$(find / -xdev -path /proc -prune -o -path "*/bin/$(basename "$f")" -print 2> /dev/null | grep -v '^/root/' | head -3 | tr '\n' ' ')
+            fail "make install did not install $f${found:+ (found instead: $found)}"
+        fi
     done
+    python3 -c 'import storaged; print("import storaged:", storaged.__file__)' \
+        || fail "python3 cannot import the installed storaged package"
     /usr/local/bin/storaged --help > /dev/null || fail "/usr/local/bin/storaged --help failed"
 }
 

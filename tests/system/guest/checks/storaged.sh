@@ -18,10 +18,29 @@ MULTI_POOL_XML="<pool type='lvm'><name>multi</name>\
 </pool>"
 VOLUME_SIZE=67108864    # 64 MiB
 
+# The check fails at once if storaged.service is not installed.
+need_unit() {
+    systemctl cat storaged.service > /dev/null 2>&1 || fail "storaged.service is not installed"
+}
+
+# wait_active SECONDS: storaged.service becomes active; fails at once if it failed.
+wait_active() {
+    local limit=$1 start=$SECONDS st
+    while :; do
+        st=$(systemctl is-active storaged.service || true)
+        case "$st" in
+            active) return 0 ;;
+            failed) fail "storaged.service failed: $(journalctl -b -u storaged -n 4 --no-pager -o cat | tr '\n' ' ')" ;;
+        esac
+        ((SECONDS - start < limit)) || fail "storaged.service is $st after ${limit}s, not active"
+        sleep 0.5
+    done
+}
+
 # ---------------------------------------------------------------- boot 1
 
 storaged_start() {
-    systemctl cat storaged.service > /dev/null 2>&1 || fail "storaged.service is not installed"
+    need_unit
     local type
     type=$(systemctl show -p Type --value storaged.service)
     [ "$type" = notify ] || fail "storaged.service is Type=$type, not Type=notify"
@@ -159,23 +178,26 @@ storaged_loop_devices() {
 # D-Bus activation: with the service stopped, a bus call starts it.
 storaged_dbus_activation() {
     local version
+    need_unit
     systemctl stop storaged.service
     wait_for 30 "storaged to stop" sh -c '! systemctl is-active --quiet storaged.service'
     version=$(bus_get "$SD_MANAGER" "$IF_MANAGER" Version)
     echo "Version: $version"
-    wait_for 30 "storaged to be active after a bus call" systemctl is-active --quiet storaged.service
+    wait_active 30
     journalctl -u dbus --no-pager -n 3 -o cat | grep -i 'activat' || true
 }
 
 # ---------------------------------------------------------------- boot 2
 
 storaged_active_at_boot() {
-    wait_for 60 "storaged to be active" systemctl is-active --quiet storaged.service
+    need_unit
+    wait_active 30
     [ "$(systemctl is-enabled storaged.service)" = enabled ] || fail "storaged is not enabled"
 }
 
 storaged_before_multi_user() {
     local s m
+    need_unit
     s=$(systemctl show -p ActiveEnterTimestampMonotonic --value storaged.service)
     m=$(systemctl show -p ActiveEnterTimestampMonotonic --value multi-user.target)
     echo "storaged active at ${s}us, multi-user.target at ${m}us (monotonic)"
@@ -189,6 +211,7 @@ storaged_critical_chain() {
     out=$(systemd-analyze critical-chain storaged.service 2>&1) || fail "systemd-analyze critical-chain: $out"
     echo "$out"
     while IFS= read -r line; do info "critical-chain: $line"; done <<< "$out"
+    echo "$out" | grep -q '^storaged\.service' || fail "storaged.service is not in its own critical chain (not started at boot?)"
 }
 
 # Every autostart pool is running; default and multi are among them.

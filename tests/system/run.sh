@@ -5,7 +5,7 @@
 #
 #   bash tests/system/run.sh [--rebuild] [--keep] [--build-only]
 #
-#   --rebuild     build the guest image even if a cached one matches
+#   --rebuild     build the guest image and download the wheels again, even if cached
 #   --keep        keep the run's disks (root overlay, data disk) after the run
 #   --build-only  install host packages, build or find the image and wheels, stop
 #
@@ -218,6 +218,10 @@ ensure_image() {
 WHEELS_STATUS=
 ensure_wheels() {
     local dir="$CACHE/wheels"
+    if [ "$REBUILD" = 1 ] && [ -d "$dir" ]; then
+        log "wheels: --rebuild, dropping the cached ones"
+        rm -rf "$dir"
+    fi
     if ls "$dir"/dbus_fast-*.whl >/dev/null 2>&1; then
         WHEELS_STATUS="cached"
         log "wheels: cached $(basename "$(ls "$dir"/dbus_fast-*.whl | sort -V | tail -1)")"
@@ -294,7 +298,7 @@ boot() {
         -serial "file:$console" -serial "file:$serial" \
         > "$RUN/$phase.qemu.log" 2>&1 < /dev/null &
     QEMU_PID=$!
-    BOOT_STATE[$phase]=timeout
+    BOOT_STATE[$phase]="timed out after ${limit}s"
     while alive "$QEMU_PID"; do
         # Show the guest's progress lines as they come (complete lines only).
         total=$(wc -l < "$serial")
@@ -343,7 +347,12 @@ phase_results() {
     if [ -f "$RUN/share/results/$phase.done" ]; then
         echo "PASS $phase.completed"
     else
-        local why="the guest did not finish its checks (QEMU ${BOOT_STATE[$phase]:-not run})"
+        local why="the guest did not finish its checks (QEMU ${BOOT_STATE[$phase]:-not run})" current
+        current=$(grep '^=== ' "$RUN/share/results/$phase.log" 2> /dev/null | tail -n 1)
+        case "$current" in
+            *": status "*|"") ;;
+            *) why="$why, in check ${current#=== }" ;;
+        esac
         echo "FAIL $phase.completed: $why; console: $CACHE/last-run/$phase.console.log"
     fi
 }
@@ -390,7 +399,11 @@ results=$(
 passed=$(grep -c '^PASS ' <<< "$results" || true)
 failed=$(grep -c '^FAIL ' <<< "$results" || true)
 
-guest_time() { sed -n "s/^$2=//p" "$RUN/share/results/$1.times" 2>/dev/null || true; }
+guest_time() {
+    local v
+    v=$(sed -n "s/^$2=//p" "$RUN/share/results/$1.times" 2> /dev/null || true)
+    echo "${v:-?}"
+}
 echo
 echo "== times"
 echo "host packages: ${T_HOST}s"

@@ -21,7 +21,9 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT_SIZE=${STORAGED_VMLAB_ROOT_SIZE:-6G}
+# Sparse: the guest's default pool image (10 GiB, sparse) fits; blocks are
+# only used as they are written. A constant, so that it is part of the cache key.
+ROOT_SIZE=6G
 SUITE=bookworm
 
 # Runs before any package is configured: the kernel's initramfs is then built

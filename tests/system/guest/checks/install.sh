@@ -34,7 +34,7 @@ install_make_install() {
     done
     python3 -c 'import storaged; print("import storaged:", storaged.__file__)' \
         || fail "python3 cannot import the installed storaged package"
-    /usr/local/bin/storaged --help > /dev/null || fail "/usr/local/bin/storaged --help failed"
+    timeout 30 /usr/local/bin/storaged --help > /dev/null || fail "/usr/local/bin/storaged --help failed"
 }
 
 install_enable() {

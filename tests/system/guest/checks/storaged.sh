@@ -257,16 +257,26 @@ storaged_volumes_active() {
 
 # Object paths are keyed by UUID: the same objects after the reboot.
 storaged_object_paths_stable() {
-    local p v
-    p=$(bus_call "$SD_MANAGER" "$IF_MANAGER" LookupPool s default)
-    [ "$p" = "$(state_need pool.default)" ] || fail "pool default is $p, was $(state_get pool.default) at boot 1"
-    p=$(bus_call "$SD_MANAGER" "$IF_MANAGER" LookupPool s multi)
-    [ "$p" = "$(state_need pool.multi)" ] || fail "pool multi is $p, was $(state_get pool.multi) at boot 1"
-    v=$(bus_call "$SD_MANAGER" "$IF_MANAGER" LookupVolume ss default vol1)
-    [ "$v" = "$(state_need vol.vol1)" ] || fail "volume default/vol1 is $v, was $(state_get vol.vol1) at boot 1"
-    v=$(bus_call "$SD_MANAGER" "$IF_MANAGER" LookupVolume ss multi vol2)
-    [ "$v" = "$(state_need vol.vol2)" ] || fail "volume multi/vol2 is $v, was $(state_get vol.vol2) at boot 1"
-    [ "$(bus_get "$v" "$IF_VOLUME" Path)" = "$(state_need dev.vol2)" ] || fail "vol2's Path changed"
+    same_object "$SD_MANAGER" "$IF_MANAGER" LookupPool s default -- pool.default
+    same_object "$SD_MANAGER" "$IF_MANAGER" LookupPool s multi -- pool.multi
+    same_object "$SD_MANAGER" "$IF_MANAGER" LookupVolume ss default vol1 -- vol.vol1
+    same_object "$SD_MANAGER" "$IF_MANAGER" LookupVolume ss multi vol2 -- vol.vol2
+    local v path want
+    v=$(state_need vol.vol2)
+    want=$(state_need dev.vol2)
+    path=$(bus_get "$v" "$IF_VOLUME" Path)
+    [ "$path" = "$want" ] || fail "vol2's Path is $path, was $want at boot 1"
+}
+
+# same_object CALL... -- KEY: the call answers the object path recorded as KEY.
+same_object() {
+    local -a call=()
+    while [ "$1" != -- ]; do call+=("$1"); shift; done
+    local key=$2 want got
+    want=$(state_need "$key")
+    got=$(bus_call "${call[@]}")
+    [ "$got" = "$want" ] || fail "${call[2]} ${call[*]:4} answers $got, was $want at boot 1"
+    echo "${call[2]} ${call[*]:4}: $got, as at boot 1"
 }
 
 storaged_vol1_readback() { local dev; dev=$(state_need dev.vol1); wait_block "$dev" 30; verify_pattern vol1 "$dev"; }

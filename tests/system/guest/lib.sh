@@ -170,7 +170,7 @@ bus_get() {
 # await_object PATH WHAT: PATH as is, unless it is a Job, which is then waited
 # for (a call that takes time may answer with a Job); prints nothing for a Job.
 await_object() {
-    local path=$1 what=$2 done error
+    local path=$1 what=$2 error
     case "$path" in
         "$SD_ROOT"/jobs/*)
             echo "$what answered with Job $path; waiting for it" >&2

@@ -31,6 +31,13 @@ record() {
     serial "$1"
 }
 
+# The most telling last line of a failed command's output: not a command
+# trace, nor make's own bookkeeping around the real error.
+last_words() {
+    grep -Ev '^\+ |^make(\[[0-9]+\])?: (\*\*\*|Entering directory|Leaving directory)' "$1" \
+        | tail -n 1 | head -c 300
+}
+
 # check NAME FUNCTION [TIMEOUT]: runs one check and records PASS or FAIL.
 check() {
     local name="$PHASE.$1" fn=$2 limit=${3:-$CHECK_TIMEOUT} rc out reason start
@@ -58,7 +65,7 @@ check() {
             reason=$(head -c 400 "$LAB_REASON" | tr '\n' ' ' | sed 's/ *$//')
         elif [ -s "$LAB_REASON.cmd" ]; then
             # A command failed: name it, with the last line it printed.
-            reason="$(head -c 200 "$LAB_REASON.cmd" | tr '\n' ' ' | sed 's/ *$//'); last output: $(grep -v '^+ ' "$out" | tail -n 1 | head -c 300)"
+            reason="$(head -c 200 "$LAB_REASON.cmd" | tr '\n' ' ' | sed 's/ *$//'); last output: $(last_words "$out")"
         else
             reason="exit status $rc; last output: $(tail -n 1 "$out" | head -c 300)"
         fi

@@ -1,0 +1,283 @@
+# storaged's checks, written against the contract in DESIGN.md (bus name
+# org.storaged.Storaged1, Manager/Pool/Volume interfaces, the default pool,
+# file PVs on loop devices under /var/lib/storaged/images).
+#
+# What boot 1 records for boot 2 lives in $STATE (the guest's root disk):
+#   pool.default pool.multi           pool object paths
+#   vg.default vg.multi               their VolumeGroup
+#   vol.vol1 vol.vol2                 volume object paths
+#   dev.vol1 dev.vol2                 volume Path (/dev/VG/LV)
+#   vol1.sha256 vol2.sha256 (+ .pattern)  the 1 MiB written at the start of each volume
+#   loop-files                        backing files of storaged's loop devices
+
+IMAGES_DIR=/var/lib/storaged/images
+MULTI_POOL_XML="<pool type='lvm'><name>multi</name>\
+<physical_volume type='file'><file size='64M'>$IMAGES_DIR/m1.img</file></physical_volume>\
+<physical_volume type='file'><file size='64M'>$IMAGES_DIR/m2.img</file></physical_volume>\
+<physical_volume type='device'><device>/dev/vdb</device></physical_volume>\
+</pool>"
+VOLUME_SIZE=67108864    # 64 MiB
+
+# The check fails at once if storaged.service is not installed.
+need_unit() {
+    systemctl cat storaged.service > /dev/null 2>&1 || fail "storaged.service is not installed"
+}
+
+# wait_active SECONDS: storaged.service becomes active; fails at once if it failed.
+wait_active() {
+    local limit=$1 start=$SECONDS st
+    while :; do
+        st=$(systemctl is-active storaged.service || true)
+        case "$st" in
+            active) return 0 ;;
+            failed) fail "storaged.service failed: $(journalctl -b -u storaged -n 4 --no-pager -o cat | tr '\n' ' ')" ;;
+        esac
+        ((SECONDS - start < limit)) || fail "storaged.service is $st after ${limit}s, not active"
+        sleep 0.5
+    done
+}
+
+# ---------------------------------------------------------------- boot 1
+
+storaged_start() {
+    need_unit
+    local type
+    type=$(systemctl show -p Type --value storaged.service)
+    [ "$type" = notify ] || fail "storaged.service is Type=$type, not Type=notify"
+    timeout 90 systemctl start storaged.service \
+        || fail "systemctl start storaged failed: $(journalctl -u storaged -n 5 --no-pager -o cat | tr '\n' ' ')"
+    [ "$(systemctl is-active storaged.service)" = active ] \
+        || fail "storaged is $(systemctl is-active storaged.service) after start"
+}
+
+storaged_unit_verify() {
+    local unit=/lib/systemd/system/storaged.service out bad
+    [ -e "$unit" ] || fail "$unit is not installed"
+    out=$(systemd-analyze verify "$unit" 2>&1) || fail "systemd-analyze verify: $(echo "$out" | tail -3 | tr '\n' ' ')"
+    echo "$out"
+    # Only what concerns storaged counts; the base system's own units may chat.
+    bad=$(echo "$out" | grep -i storaged || true)
+    [ -z "$bad" ] || fail "systemd-analyze verify: $(echo "$bad" | head -3 | tr '\n' ' ')"
+}
+
+storaged_default_pool() {
+    local pool name vg
+    pool=$(bus_call "$SD_MANAGER" "$IF_MANAGER" LookupPool s default)
+    case "$pool" in
+        "$SD_ROOT"/pools/?*) ;;
+        *) fail "LookupPool default returned '$pool', not a pool object path" ;;
+    esac
+    name=$(bus_get "$pool" "$IF_POOL" Name)
+    [ "$name" = default ] || fail "pool $pool has Name '$name'"
+    wait_pool_running "$pool" 60
+    vg=$(bus_get "$pool" "$IF_POOL" VolumeGroup)
+    vgs "$vg"
+    state_set pool.default "$pool"
+    state_set vg.default "$vg"
+}
+
+# allocate_volume POOLKEY NAME: AllocateVolume(NAME, 64 MiB, {}) on the pool;
+# checks the Volume object and its Path; records both.
+allocate_volume() {
+    local poolkey=$1 name=$2 pool vg vol dev size
+    pool=$(state_need "pool.$poolkey")
+    vg=$(state_need "vg.$poolkey")
+    vol=$(bus_call "$pool" "$IF_POOL" AllocateVolume 'sta{sv}' "$name" "$VOLUME_SIZE" 0)
+    vol=$(await_object "$vol" "AllocateVolume $name")
+    [ -n "$vol" ] || vol=$(bus_call "$SD_MANAGER" "$IF_MANAGER" LookupVolume ss "$poolkey" "$name")
+    case "$vol" in
+        "$pool"/volumes/?*) ;;
+        *) fail "AllocateVolume returned '$vol', not a Volume under $pool/volumes/" ;;
+    esac
+    dev=$(bus_get "$vol" "$IF_VOLUME" Path)
+    [ "$dev" = "/dev/$vg/$name" ] || fail "Volume Path is '$dev', expected /dev/$vg/$name"
+    udevadm settle --timeout=30 || true
+    wait_block "$dev" 30
+    size=$(blockdev --getsize64 "$dev")
+    [ "$size" -ge "$VOLUME_SIZE" ] || fail "$dev has $size bytes, asked for $VOLUME_SIZE"
+    lvs "$vg/$name"
+    state_set "vol.$name" "$vol"
+    state_set "dev.$name" "$dev"
+}
+
+# write_and_verify NAME: writes a 1 MiB pattern to the volume and reads it back.
+write_and_verify() {
+    local name=$1 dev
+    dev=$(state_need "dev.$name")
+    wait_block "$dev" 10
+    write_pattern "$name" "$dev"
+    blockdev --flushbufs "$dev"
+    verify_pattern "$name" "$dev"
+}
+
+storaged_default_volume() { allocate_volume default vol1; }
+storaged_default_volume_data() { write_and_verify vol1; }
+
+storaged_create_pool_multi() {
+    local pool vg
+    echo "$MULTI_POOL_XML"
+    pool=$(bus_call "$SD_MANAGER" "$IF_MANAGER" CreatePool s "$MULTI_POOL_XML")
+    pool=$(await_object "$pool" "CreatePool multi")
+    [ -n "$pool" ] || pool=$(bus_call "$SD_MANAGER" "$IF_MANAGER" LookupPool s multi)
+    case "$pool" in
+        "$SD_ROOT"/pools/?*) ;;
+        *) fail "CreatePool returned '$pool', not a pool object path" ;;
+    esac
+    state_set pool.multi "$pool"
+    wait_pool_running "$pool" 120
+    vg=$(bus_get "$pool" "$IF_POOL" VolumeGroup)
+    [ "$vg" = multi ] || fail "VolumeGroup is '$vg'; without <volume_group> it defaults to the pool's name, multi"
+    state_set vg.multi "$vg"
+}
+
+# The multi pool's VG holds exactly its three PVs: /dev/vdb and the loop
+# devices of m1.img and m2.img.
+storaged_multi_pvs() {
+    local vg pvs f loop
+    vg=$(state_need vg.multi)
+    pvs -o pv_name,vg_name,pv_size
+    pvs=$(pvs --noheadings -o pv_name --select "vg_name=$vg" | tr -d ' ')
+    [ "$(echo "$pvs" | grep -c .)" = 3 ] || fail "VG $vg has PVs $(echo "$pvs" | tr '\n' ' '), expected 3"
+    echo "$pvs" | grep -qx /dev/vdb || fail "/dev/vdb is not a PV of VG $vg"
+    for f in "$IMAGES_DIR/m1.img" "$IMAGES_DIR/m2.img"; do
+        [ -f "$f" ] || fail "$f does not exist"
+        loop=$(loop_of "$f")
+        [ -n "$loop" ] || fail "no loop device is bound to $f"
+        echo "$pvs" | grep -qx "$loop" || fail "$loop ($f) is not a PV of VG $vg"
+    done
+}
+
+storaged_multi_autostart() {
+    local pool value
+    pool=$(state_need pool.multi)
+    bus_call "$pool" "$IF_POOL" SetAutostart b true
+    value=$(bus_get "$pool" "$IF_POOL" Autostart)
+    [ "$value" = true ] || fail "Autostart is '$value' after SetAutostart(true)"
+}
+
+storaged_multi_volume() { allocate_volume multi vol2; }
+storaged_multi_volume_data() { write_and_verify vol2; }
+
+# Every file under /var/lib/storaged/images (and, at boot 2, every file that
+# had a loop device at boot 1) is attached to exactly one loop device.
+storaged_loop_devices() {
+    local files f n attached
+    losetup --list
+    attached=$(loop_backing_files)
+    files=$( { ls -1 "$IMAGES_DIR"/*.img 2> /dev/null || true; state_get loop-files; } | sed '/^$/d' | sort -u)
+    [ -n "$files" ] || fail "no image files in $IMAGES_DIR"
+    echo "$files" | grep -qx "$IMAGES_DIR/m1.img" || fail "$IMAGES_DIR/m1.img is missing"
+    echo "$files" | grep -qx "$IMAGES_DIR/m2.img" || fail "$IMAGES_DIR/m2.img is missing"
+    while read -r f; do
+        n=$(echo "$attached" | grep -cxF "$f" || true)
+        [ "$n" = 1 ] || fail "$f is attached to $n loop devices, expected 1"
+    done <<< "$files"
+    [ "$PHASE" != boot1 ] || state_set loop-files "$files"
+}
+
+# D-Bus activation: with the service stopped, a bus call starts it.
+storaged_dbus_activation() {
+    local version
+    need_unit
+    systemctl stop storaged.service
+    wait_for 30 "storaged to stop" sh -c '! systemctl is-active --quiet storaged.service'
+    version=$(bus_get "$SD_MANAGER" "$IF_MANAGER" Version)
+    echo "Version: $version"
+    wait_active 30
+    journalctl -u dbus --no-pager -n 3 -o cat | grep -i 'activat' || true
+}
+
+# ---------------------------------------------------------------- boot 2
+
+storaged_active_at_boot() {
+    need_unit
+    wait_active 30
+    [ "$(systemctl is-enabled storaged.service)" = enabled ] || fail "storaged is not enabled"
+}
+
+storaged_before_multi_user() {
+    local s m
+    need_unit
+    s=$(systemctl show -p ActiveEnterTimestampMonotonic --value storaged.service)
+    m=$(systemctl show -p ActiveEnterTimestampMonotonic --value multi-user.target)
+    echo "storaged active at ${s}us, multi-user.target at ${m}us (monotonic)"
+    [ "${s:-0}" -gt 0 ] || fail "storaged never became active during this boot"
+    [ "${m:-0}" -gt 0 ] || fail "multi-user.target was never reached"
+    [ "$s" -le "$m" ] || fail "storaged became active $(((s - m) / 1000)) ms after multi-user.target was reached"
+}
+
+storaged_critical_chain() {
+    local out
+    out=$(systemd-analyze critical-chain storaged.service 2>&1) || fail "systemd-analyze critical-chain: $out"
+    echo "$out"
+    while IFS= read -r line; do info "critical-chain: $line"; done <<< "$out"
+    echo "$out" | grep -q '^storaged\.service' || fail "storaged.service is not in its own critical chain (not started at boot?)"
+}
+
+# Every autostart pool is running; default and multi are among them.
+storaged_autostart_pools_running() {
+    local pools pool name auto state bad="" seen=""
+    pools=$(bus_get "$SD_MANAGER" "$IF_MANAGER" Pools)
+    [ -n "$pools" ] || fail "the Manager's Pools property is empty"
+    while read -r pool; do
+        name=$(bus_get "$pool" "$IF_POOL" Name)
+        auto=$(bus_get "$pool" "$IF_POOL" Autostart)
+        state=$(bus_get "$pool" "$IF_POOL" State)
+        echo "pool $name ($pool): Autostart=$auto State=$state"
+        [ "$auto" = true ] || continue
+        seen="$seen $name"
+        [ "$state" = running ] || bad="$bad $name=$state($(bus_get "$pool" "$IF_POOL" StateReason))"
+    done <<< "$pools"
+    [ -z "$bad" ] || fail "autostart pools not running:$bad"
+    case " $seen " in *" default "*) ;; *) fail "pool default is not an autostart pool (autostart:$seen)" ;; esac
+    case " $seen " in *" multi "*) ;; *) fail "pool multi is not an autostart pool (autostart:$seen)" ;; esac
+}
+
+# Every volume of every pool is Active; vol1 and vol2 are among them.
+storaged_volumes_active() {
+    local pools pool vols vol name active bad="" seen=""
+    pools=$(bus_get "$SD_MANAGER" "$IF_MANAGER" Pools)
+    while read -r pool; do
+        [ -n "$pool" ] || continue
+        vols=$(bus_get "$pool" "$IF_POOL" Volumes)
+        while read -r vol; do
+            [ -n "$vol" ] || continue
+            name=$(bus_get "$vol" "$IF_VOLUME" Name)
+            active=$(bus_get "$vol" "$IF_VOLUME" Active)
+            echo "volume $name ($vol): Active=$active"
+            seen="$seen $name"
+            [ "$active" = true ] || bad="$bad $name"
+        done <<< "$vols"
+    done <<< "$pools"
+    lvs -o lv_name,vg_name,lv_active,lv_path
+    [ -z "$bad" ] || fail "volumes not active:$bad"
+    case " $seen " in *" vol1 "*) ;; *) fail "vol1 is not among the pools' Volumes" ;; esac
+    case " $seen " in *" vol2 "*) ;; *) fail "vol2 is not among the pools' Volumes" ;; esac
+}
+
+# Object paths are keyed by UUID: the same objects after the reboot.
+storaged_object_paths_stable() {
+    same_object "$SD_MANAGER" "$IF_MANAGER" LookupPool s default -- pool.default
+    same_object "$SD_MANAGER" "$IF_MANAGER" LookupPool s multi -- pool.multi
+    same_object "$SD_MANAGER" "$IF_MANAGER" LookupVolume ss default vol1 -- vol.vol1
+    same_object "$SD_MANAGER" "$IF_MANAGER" LookupVolume ss multi vol2 -- vol.vol2
+    local v path want
+    v=$(state_need vol.vol2)
+    want=$(state_need dev.vol2)
+    path=$(bus_get "$v" "$IF_VOLUME" Path)
+    [ "$path" = "$want" ] || fail "vol2's Path is $path, was $want at boot 1"
+}
+
+# same_object CALL... -- KEY: the call answers the object path recorded as KEY.
+same_object() {
+    local -a call=()
+    while [ "$1" != -- ]; do call+=("$1"); shift; done
+    local key=$2 want got
+    want=$(state_need "$key")
+    got=$(bus_call "${call[@]}")
+    [ "$got" = "$want" ] || fail "${call[2]} ${call[*]:4} answers $got, was $want at boot 1"
+    echo "${call[2]} ${call[*]:4}: $got, as at boot 1"
+}
+
+storaged_vol1_readback() { local dev; dev=$(state_need dev.vol1); wait_block "$dev" 30; verify_pattern vol1 "$dev"; }
+storaged_vol2_readback() { local dev; dev=$(state_need dev.vol2); wait_block "$dev" 30; verify_pattern vol2 "$dev"; }

@@ -1,0 +1,59 @@
+# The check plan: what runs at each boot, in order. Sourced by agent.sh.
+#
+#   check NAME FUNCTION [TIMEOUT_SECONDS]
+#
+# NAME is reported as PHASE.NAME (boot1.storaged.start); FUNCTION is defined
+# in checks/*.sh (lab.sh: the lab itself; install.sh: installing the working
+# tree; storaged.sh: the product). The default timeout is 90 s.
+# To add a check: write the function, add a line here. Later checks can read
+# what earlier ones recorded with state_need (state survives the reboot).
+# Helpers: lib.sh (bus_call, bus_get, wait_for, write_pattern, ...) and
+# remote.sh (tgt_start/tgt_add_lun/iscsi_login, nfs_export_start/nfs_mount).
+
+plan_boot1() {
+    # The lab itself, before anything of storaged is installed.
+    check lab.boot-finished           lab_boot_finished
+    check lab.device-mapper           lab_device_mapper
+    check lab.lvm-on-loop             lab_lvm_on_loop
+    check lab.data-disk               lab_data_disk_blank
+    check lab.iscsi-loopback          lab_iscsi_loopback          120
+    check lab.nfs-loopback            lab_nfs_loopback            120
+
+    # Install the working tree as a user would.
+    check install.dbus-fast           install_dbus_fast           300
+    check install.source              install_source
+    check install.make-install        install_make_install        300
+    check install.enable              install_enable
+
+    # storaged.
+    check storaged.start              storaged_start              120
+    check storaged.unit-verify        storaged_unit_verify
+    check storaged.default-pool       storaged_default_pool       120
+    check storaged.vol1-allocate      storaged_default_volume     180
+    check storaged.vol1-data          storaged_default_volume_data
+    check storaged.multi-create       storaged_create_pool_multi  300
+    check storaged.multi-pvs          storaged_multi_pvs
+    check storaged.multi-autostart    storaged_multi_autostart
+    check storaged.vol2-allocate      storaged_multi_volume       180
+    check storaged.vol2-data          storaged_multi_volume_data
+    check storaged.loop-devices       storaged_loop_devices
+    check storaged.dbus-activation    storaged_dbus_activation    120
+    # Next: pools with iSCSI and NFS physical volumes (remote.sh has the
+    # servers), polkit (an unprivileged caller is refused, an authorized one is
+    # not).
+}
+
+plan_boot2() {
+    check lab.boot-finished           lab_boot_finished
+    check lab.device-mapper           lab_device_mapper
+
+    check storaged.active             storaged_active_at_boot
+    check storaged.before-multi-user  storaged_before_multi_user
+    check storaged.critical-chain     storaged_critical_chain
+    check storaged.pools-running      storaged_autostart_pools_running 120
+    check storaged.loop-devices       storaged_loop_devices
+    check storaged.volumes-active     storaged_volumes_active
+    check storaged.object-paths       storaged_object_paths_stable
+    check storaged.vol1-data          storaged_vol1_readback
+    check storaged.vol2-data          storaged_vol2_readback
+}

@@ -1,0 +1,422 @@
+#!/bin/bash
+# storaged VM lab: boot a Debian 12 guest under QEMU (software emulation),
+# install the working tree in it as a user would, check it, reboot on the
+# same disks and check that everything came back.
+#
+#   bash tests/system/run.sh [--rebuild] [--keep] [--build-only]
+#
+#   --rebuild     build the guest image and download the wheels again, even if cached
+#   --keep        keep the run's disks (root overlay, data disk) after the run
+#   --build-only  install host packages, build or find the image and wheels, stop
+#
+# Environment (all optional):
+#   STORAGED_VMLAB_CACHE           cache folder (default /var/cache/storaged-vmlab)
+#   STORAGED_VMLAB_BOOT1_TIMEOUT   seconds for boot 1: install + checks + poweroff (480)
+#   STORAGED_VMLAB_BOOT2_TIMEOUT   seconds for boot 2 (300)
+#   STORAGED_VMLAB_BUILD_TIMEOUT   seconds for the image build (900)
+#   STORAGED_VMLAB_LOCK_TIMEOUT    seconds to wait for another lab run to end (900)
+#   STORAGED_VMLAB_MEM             guest memory in MiB (2048)
+#
+# Output: one `PASS name` / `FAIL name: reason` line per check, then
+# `N passed, M failed` alone on a line. Exit status 0 only when every check
+# passed. The last run's logs stay in $CACHE/last-run/.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+CACHE=${STORAGED_VMLAB_CACHE:-/var/cache/storaged-vmlab}
+BOOT1_TIMEOUT=${STORAGED_VMLAB_BOOT1_TIMEOUT:-480}
+BOOT2_TIMEOUT=${STORAGED_VMLAB_BOOT2_TIMEOUT:-300}
+BUILD_TIMEOUT=${STORAGED_VMLAB_BUILD_TIMEOUT:-900}
+LOCK_TIMEOUT=${STORAGED_VMLAB_LOCK_TIMEOUT:-900}
+MEM=${STORAGED_VMLAB_MEM:-2048}
+DATA_DISK_SIZE=256M
+IMAGES_KEPT=3
+LOCK_FILE=/run/lock/storaged-vmlab.lock
+
+REBUILD=0 KEEP=0 BUILD_ONLY=0
+for arg in "$@"; do
+    case "$arg" in
+        --rebuild) REBUILD=1 ;;
+        --keep) KEEP=1 ;;
+        --build-only) BUILD_ONLY=1 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "run.sh: unknown argument: $arg" >&2; exit 2 ;;
+    esac
+done
+
+# ---------------------------------------------------------------- utilities
+
+T0=$SECONDS
+log() { printf '[vmlab %4ds] %s\n' "$((SECONDS - T0))" "$*"; }
+die() { log "error: $*" >&2; exit 1; }
+
+# Mirror and registry host names must never reach a file (or this output):
+# every URL's scheme://host is blanked in what apt, mmdebstrap and pip print.
+redact() { sed -u -E 's#[A-Za-z][A-Za-z0-9+.-]*://[^/[:space:]]+#<url>#g'; }
+
+# Processes this script started and must end, by their id (each is the leader
+# of its own process group, started with setsid).
+BG_PID=
+QEMU_PID=
+RUN=
+BUILD_TMP=
+
+alive() {
+    local st
+    st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ -n "$st" ] && [ "$st" != Z ]
+}
+
+# Ends process group $1 (TERM, then KILL after $2 seconds) and reaps it.
+end_group() {
+    local pid=$1 grace=${2:-10} i
+    [ -n "$pid" ] || return 0
+    if alive "$pid"; then
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < grace * 5; i++)); do alive "$pid" || break; sleep 0.2; done
+        if alive "$pid"; then
+            kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+# run_bounded NAME TIMEOUT LOGFILE CMD...: runs CMD in its own process group,
+# output (redacted) to LOGFILE, and ends it if it outlives TIMEOUT seconds.
+# Returns CMD's status, or 124 on timeout.
+run_bounded() {
+    local name=$1 limit=$2 logfile=$3 start=$SECONDS rc
+    shift 3
+    setsid "$@" > >(redact >> "$logfile") 2>&1 < /dev/null &
+    BG_PID=$!
+    while alive "$BG_PID"; do
+        if ((SECONDS - start >= limit)); then
+            log "$name: no end after ${limit}s, stopping it"
+            end_group "$BG_PID" 10
+            BG_PID=
+            return 124
+        fi
+        sleep 0.5
+    done
+    rc=0
+    wait "$BG_PID" || rc=$?
+    BG_PID=
+    return "$rc"
+}
+
+cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM HUP
+    end_group "$QEMU_PID" 10
+    end_group "$BG_PID" 30
+    [ -n "$BUILD_TMP" ] && rm -rf "$BUILD_TMP"
+    if [ -n "$RUN" ] && [ -d "$RUN" ]; then
+        # Keep the logs of the last run, drop its big files.
+        if [ "$KEEP" != 1 ]; then
+            rm -f "$RUN"/*.qcow2
+        fi
+        rm -rf "$RUN/share/src.tar" "$RUN/share/wheels"
+        rm -rf "$CACHE/last-run"
+        mv "$RUN" "$CACHE/last-run" 2>/dev/null || rm -rf "$RUN"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT
+trap 'log "terminated"; exit 143' TERM HUP
+
+# ---------------------------------------------------------------- host packages
+
+host_packages() {
+    local -a missing_plain=() missing_norec=()
+    command -v mmdebstrap >/dev/null || missing_plain+=(mmdebstrap)
+    command -v qemu-system-x86_64 >/dev/null || missing_norec+=(qemu-system-x86)
+    command -v qemu-img >/dev/null || missing_norec+=(qemu-utils)
+    command -v mkfs.ext4 >/dev/null || missing_norec+=(e2fsprogs)
+    command -v unshare >/dev/null || missing_norec+=(util-linux)
+    command -v git >/dev/null || missing_norec+=(git)
+    command -v python3 >/dev/null || missing_norec+=(python3)
+    if ! python3 -m pip --version >/dev/null 2>&1; then missing_norec+=(python3-pip); fi
+    [ ${#missing_plain[@]} -eq 0 ] && [ ${#missing_norec[@]} -eq 0 ] && return 0
+
+    log "host packages to install: ${missing_plain[*]} ${missing_norec[*]}"
+    local hlog="$CACHE/host-apt.log" rc=0
+    : > "$hlog"
+    export DEBIAN_FRONTEND=noninteractive
+    run_bounded "apt-get update" 300 "$hlog" apt-get update -q || rc=$?
+    [ "$rc" = 0 ] || { tail -20 "$hlog" >&2; die "apt-get update failed ($rc)"; }
+    if [ ${#missing_norec[@]} -gt 0 ]; then
+        run_bounded "apt-get install" 600 "$hlog" \
+            apt-get install -y -q --no-install-recommends "${missing_norec[@]}" || rc=$?
+    fi
+    if [ "$rc" = 0 ] && [ ${#missing_plain[@]} -gt 0 ]; then
+        run_bounded "apt-get install" 600 "$hlog" apt-get install -y -q "${missing_plain[@]}" || rc=$?
+    fi
+    [ "$rc" = 0 ] || { tail -20 "$hlog" >&2; die "apt-get install failed ($rc), see $hlog"; }
+}
+
+# ---------------------------------------------------------------- image
+
+image_key() {
+    # Every file of image/ (the build script, the package list, the agent) is
+    # an input; so is the format of the cache entry.
+    (
+        cd "$HERE/image"
+        echo "storaged-vmlab image v1"
+        for f in $(ls -A | LC_ALL=C sort); do
+            echo "== $f"
+            cat "$f"
+        done
+    ) | sha256sum | cut -c1-16
+}
+
+IMAGE=
+IMAGE_STATUS=
+ensure_image() {
+    local key
+    key=$(image_key)
+    IMAGE="$CACHE/images/$key"
+    if [ "$REBUILD" = 1 ] && [ -d "$IMAGE" ]; then
+        log "image $key: --rebuild, dropping the cached one"
+        rm -rf "$IMAGE"
+    fi
+    if [ -f "$IMAGE/root.raw" ] && [ -f "$IMAGE/vmlinuz" ] && [ -f "$IMAGE/initrd.img" ]; then
+        IMAGE_STATUS="cached ($IMAGE)"
+        log "image $key: cached"
+        touch "$IMAGE"
+        return 0
+    fi
+    mkdir -p "$CACHE/images"
+    BUILD_TMP=$(mktemp -d "$CACHE/images/.build-$key.XXXXXX")
+    local blog="$BUILD_TMP/build.log" rc=0 start=$SECONDS
+    log "image $key: building (log: $IMAGE/build.log)"
+    run_bounded "image build" "$BUILD_TIMEOUT" "$blog" bash "$HERE/image/build.sh" "$BUILD_TMP" || rc=$?
+    if [ "$rc" != 0 ]; then
+        tail -30 "$blog" >&2
+        mkdir -p "$CACHE/failed-build"
+        cp "$blog" "$CACHE/failed-build/build.log"
+        die "image build failed ($rc); log kept in $CACHE/failed-build/build.log"
+    fi
+    rm -rf "$IMAGE"
+    mv "$BUILD_TMP" "$IMAGE"
+    BUILD_TMP=
+    IMAGE_STATUS="built in $((SECONDS - start))s ($IMAGE)"
+    log "image $key: built in $((SECONDS - start))s, $(du -sh --apparent-size "$IMAGE/root.raw" | cut -f1) raw, $(du -sh "$IMAGE/root.raw" | cut -f1) used"
+
+    # Keep the few most recently used images only.
+    local old
+    ls -1dt "$CACHE"/images/*/ 2>/dev/null | tail -n +$((IMAGES_KEPT + 1)) | while read -r old; do
+        log "dropping old image $(basename "$old")"
+        rm -rf "$old"
+    done
+}
+
+# ---------------------------------------------------------------- wheels
+
+WHEELS_STATUS=
+ensure_wheels() {
+    local dir="$CACHE/wheels"
+    if [ "$REBUILD" = 1 ] && [ -d "$dir" ]; then
+        log "wheels: --rebuild, dropping the cached ones"
+        rm -rf "$dir"
+    fi
+    if ls "$dir"/dbus_fast-*.whl >/dev/null 2>&1; then
+        WHEELS_STATUS="cached"
+        log "wheels: cached $(basename "$(ls "$dir"/dbus_fast-*.whl | sort -V | tail -1)")"
+        return 0
+    fi
+    local tmp="$CACHE/wheels.tmp" rc=0 start=$SECONDS
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    log "wheels: downloading dbus-fast for CPython 3.11, manylinux x86_64"
+    run_bounded "pip download" 300 "$CACHE/pip.log" \
+        python3 -m pip download --disable-pip-version-check --no-deps dbus-fast \
+        --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 \
+        --platform manylinux_2_17_x86_64 -d "$tmp" || rc=$?
+    if [ "$rc" != 0 ] || ! ls "$tmp"/dbus_fast-*.whl >/dev/null 2>&1; then
+        tail -20 "$CACHE/pip.log" >&2
+        rm -rf "$tmp"
+        die "pip download dbus-fast failed ($rc)"
+    fi
+    rm -rf "$dir"
+    mv "$tmp" "$dir"
+    WHEELS_STATUS="downloaded in $((SECONDS - start))s"
+}
+
+# ---------------------------------------------------------------- the run
+
+# The working tree as it is: tracked files plus untracked, not ignored ones.
+snapshot_source() {
+    local out=$1
+    if git -C "$REPO" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        (
+            cd "$REPO"
+            git ls-files -z --cached --others --exclude-standard \
+                | while IFS= read -r -d '' f; do
+                    if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
+                done \
+                | tar --null --no-recursion -T - -cf "$out"
+        )
+    else
+        tar -C "$REPO" --exclude=.git --exclude=.venv --exclude=.run -cf "$out" .
+    fi
+}
+
+prepare_run() {
+    RUN=$(mktemp -d "$CACHE/run.XXXXXX")
+    mkdir -p "$RUN/share/results" "$RUN/share/wheels"
+    cp -r "$HERE/guest" "$RUN/share/guest"
+    cp "$CACHE"/wheels/*.whl "$RUN/share/wheels/"
+    snapshot_source "$RUN/share/src.tar"
+    log "source: $(tar -tf "$RUN/share/src.tar" | wc -l) files of the working tree"
+    # The cached image is only ever a read-only backing file.
+    qemu-img create -q -f qcow2 -F raw -b "$IMAGE/root.raw" "$RUN/root.qcow2"
+    qemu-img create -q -f qcow2 "$RUN/data.qcow2" "$DATA_DISK_SIZE"
+}
+
+declare -A BOOT_WALL BOOT_READY BOOT_STATE
+# boot PHASE TIMEOUT: one QEMU run; the guest runs the PHASE checks and powers off.
+boot() {
+    local phase=$1 limit=$2 start=$SECONDS printed=0 total ready=
+    local console="$RUN/$phase.console.log" serial="$RUN/$phase.serial.log"
+    echo "$phase" > "$RUN/share/phase"
+    : > "$console"
+    : > "$serial"
+    log "$phase: starting QEMU (timeout ${limit}s)"
+    setsid qemu-system-x86_64 \
+        -name "storaged-vmlab-$phase" \
+        -accel tcg,thread=multi -cpu max -smp 2 -m "$MEM" \
+        -nodefaults -no-user-config -display none -no-reboot \
+        -kernel "$IMAGE/vmlinuz" -initrd "$IMAGE/initrd.img" \
+        -append "root=/dev/vda rw console=ttyS0 panic=-1" \
+        -drive "file=$RUN/root.qcow2,format=qcow2,if=virtio" \
+        -drive "file=$RUN/data.qcow2,format=qcow2,if=virtio" \
+        -virtfs "local,path=$RUN/share,mount_tag=lab,security_model=none,id=lab" \
+        -device virtio-rng-pci \
+        -serial "file:$console" -serial "file:$serial" \
+        > "$RUN/$phase.qemu.log" 2>&1 < /dev/null &
+    QEMU_PID=$!
+    BOOT_STATE[$phase]="timed out after ${limit}s"
+    while alive "$QEMU_PID"; do
+        # Show the guest's progress lines as they come (complete lines only).
+        total=$(wc -l < "$serial")
+        if ((total > printed)); then
+            sed -n "$((printed + 1)),${total}p" "$serial" | tr -d '\r' | sed "s/^/  [$phase] /"
+            if [ -z "$ready" ] && sed -n "$((printed + 1)),${total}p" "$serial" | grep -q '^LAB ready'; then
+                ready=$((SECONDS - start))
+            fi
+            printed=$total
+        fi
+        if ((SECONDS - start >= limit)); then
+            log "$phase: timed out after ${limit}s, stopping QEMU"
+            end_group "$QEMU_PID" 5
+            QEMU_PID=
+            break
+        fi
+        sleep 0.5
+    done
+    if [ -n "$QEMU_PID" ]; then
+        local rc=0
+        wait "$QEMU_PID" || rc=$?
+        QEMU_PID=
+        BOOT_STATE[$phase]="exited $rc"
+        [ "$rc" = 0 ] || { log "$phase: QEMU exited with status $rc:"; tail -5 "$RUN/$phase.qemu.log" >&2; }
+    fi
+    total=$(wc -l < "$serial")
+    if ((total > printed)); then
+        sed -n "$((printed + 1)),${total}p" "$serial" | tr -d '\r' | sed "s/^/  [$phase] /"
+    fi
+    BOOT_WALL[$phase]=$((SECONDS - start))
+    BOOT_READY[$phase]=${ready:-?}
+    log "$phase: QEMU ran ${BOOT_WALL[$phase]}s"
+}
+
+# The results of PHASE, as PASS/FAIL lines: the guest's results file (9p),
+# or what reached the second serial port if the share has none, plus one
+# host-side check that the guest finished its suite in time.
+phase_results() {
+    local phase=$1
+    local file="$RUN/share/results/$phase.results"
+    if [ -s "$file" ]; then
+        grep -E '^(PASS|FAIL) ' "$file" || true
+    else
+        tr -d '\r' < "$RUN/$phase.serial.log" | grep -E '^(PASS|FAIL) ' || true
+    fi
+    if [ -f "$RUN/share/results/$phase.done" ]; then
+        echo "PASS $phase.completed"
+    else
+        local why="the guest did not finish its checks (QEMU ${BOOT_STATE[$phase]:-not run})" current
+        current=$(grep '^=== ' "$RUN/share/results/$phase.log" 2> /dev/null | tail -n 1)
+        case "$current" in
+            *": status "*|"") ;;
+            *) why="$why, in check ${current#=== }" ;;
+        esac
+        echo "FAIL $phase.completed: $why; console: $CACHE/last-run/$phase.console.log"
+    fi
+}
+
+# ---------------------------------------------------------------- main
+
+[ "$(id -u)" = 0 ] || die "run as root (QEMU, mmdebstrap and apt need it)"
+mkdir -p "$CACHE" /run/lock
+exec 9> "$LOCK_FILE"
+if ! flock -n 9; then
+    log "another VM lab run holds $LOCK_FILE; waiting up to ${LOCK_TIMEOUT}s"
+    flock -w "$LOCK_TIMEOUT" 9 || die "another VM lab run is still going"
+fi
+log "cache: $CACHE"
+
+t=$SECONDS
+host_packages
+T_HOST=$((SECONDS - t))
+t=$SECONDS
+ensure_image
+T_IMAGE=$((SECONDS - t))
+ensure_wheels
+if [ "$BUILD_ONLY" = 1 ]; then
+    log "build only: image $IMAGE_STATUS; wheels $WHEELS_STATUS"
+    exit 0
+fi
+prepare_run
+
+boot boot1 "$BOOT1_TIMEOUT"
+if [ -f "$RUN/share/results/boot1.done" ]; then
+    boot boot2 "$BOOT2_TIMEOUT"
+else
+    log "boot1 did not complete: boot2 is not run"
+fi
+
+results=$(
+    phase_results boot1
+    if [ -n "${BOOT_WALL[boot2]:-}" ]; then
+        phase_results boot2
+    else
+        echo "FAIL boot2.completed: not run, boot1 did not complete"
+    fi
+)
+passed=$(grep -c '^PASS ' <<< "$results" || true)
+failed=$(grep -c '^FAIL ' <<< "$results" || true)
+
+guest_time() {
+    local v
+    v=$(sed -n "s/^$2=//p" "$RUN/share/results/$1.times" 2> /dev/null || true)
+    echo "${v:-?}"
+}
+echo
+echo "== times"
+echo "host packages: ${T_HOST}s"
+echo "image: ${T_IMAGE}s, $IMAGE_STATUS"
+for phase in boot1 boot2; do
+    [ -n "${BOOT_WALL[$phase]:-}" ] || continue
+    echo "$phase: QEMU ${BOOT_WALL[$phase]}s in all; boot to ready ${BOOT_READY[$phase]}s (host)," \
+        "$(guest_time "$phase" boot)s (guest uptime); suite $(guest_time "$phase" suite)s (guest)"
+done
+echo "total: $((SECONDS - T0))s"
+echo "logs: $CACHE/last-run/ (boot*.console.log, share/results/boot*.log)"
+echo
+echo "== results"
+echo "$results"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ] && [ "$passed" -gt 0 ]

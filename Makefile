@@ -45,8 +45,12 @@ system-test:
 bench: venv
 	$(VENV)/bin/python bench/run.py
 
+# Debian's own python3 maps --prefix=/usr to /usr/local (its posix_local scheme)
+# and would put PREFIX=/usr/local under /usr/local/local; ask for /usr there.
+PIP_PREFIX = $(shell $(PYTHON) -c 'import sysconfig; print("/usr" if sysconfig.get_preferred_scheme("prefix") == "posix_local" and "$(PREFIX)" == "/usr/local" else "$(PREFIX)")')
+
 install:
-	$(PYTHON) -m pip install --root=$(DESTDIR)/ --prefix=$(PREFIX) --no-deps --no-build-isolation \
+	$(PYTHON) -m pip install --root=$(DESTDIR)/ --prefix=$(PIP_PREFIX) --no-deps --no-build-isolation \
 	  --break-system-packages --ignore-installed $(PIP_ARGS) .
 	install -D -m 0644 dbus/org.storaged.Storaged1.conf $(DESTDIR)$(DBUS_DIR)/system.d/org.storaged.Storaged1.conf
 	install -D -m 0644 dbus/org.storaged.Storaged1.service $(DESTDIR)$(DBUS_DIR)/system-services/org.storaged.Storaged1.service

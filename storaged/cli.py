@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from dbus_fast import BusType, Message, MessageType
-from dbus_fast.aio import MessageBus
+from storaged.bus.connection import PatientMessageBus as MessageBus
 
 from . import __version__
 from .bus.names import (BUS_NAME, ERROR_PREFIX, JOB_IFACE, MANAGER_IFACE, MANAGER_PATH,

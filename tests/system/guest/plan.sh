@@ -56,4 +56,5 @@ plan_boot2() {
     check storaged.object-paths       storaged_object_paths_stable
     check storaged.vol1-data          storaged_vol1_readback
     check storaged.vol2-data          storaged_vol2_readback
+    check storaged.outside-activation storaged_outside_activation
 }

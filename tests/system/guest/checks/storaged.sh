@@ -281,3 +281,30 @@ same_object() {
 
 storaged_vol1_readback() { local dev; dev=$(state_need dev.vol1); wait_block "$dev" 30; verify_pattern vol1 "$dev"; }
 storaged_vol2_readback() { local dev; dev=$(state_need dev.vol2); wait_block "$dev" 30; verify_pattern vol2 "$dev"; }
+
+# An admin's lvchange -an/-ay (outside the daemon) reaches the Volume's Active
+# property within a second: inotify on /dev/mapper where device-mapper runs.
+volume_active_is() { [ "$(bus_get "$1" "$IF_VOLUME" Active)" = "$2" ]; }
+
+within_a_second() {
+    local what=$1 start
+    shift
+    start=$(date +%s%N)
+    until "$@" > /dev/null 2>&1; do
+        (( ($(date +%s%N) - start) / 1000000 < 1000 )) || fail "$what not seen within 1 s"
+        sleep 0.05
+    done
+    echo "$what seen after $(( ($(date +%s%N) - start) / 1000000 )) ms"
+}
+
+storaged_outside_activation() {
+    local vol dev lv
+    vol=$(state_need vol.vol2)
+    dev=$(state_need dev.vol2)
+    lv=${dev#/dev/}
+    lvchange -an "$lv" || fail "lvchange -an $lv failed"
+    within_a_second "Active=false after lvchange -an" volume_active_is "$vol" false
+    lvchange -ay "$lv" || fail "lvchange -ay $lv failed"
+    within_a_second "Active=true after lvchange -ay" volume_active_is "$vol" true
+    wait_block "$dev" 10
+}

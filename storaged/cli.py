@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from dbus_fast import BusType, Message, MessageType
+from dbus_fast import BusType, Message, MessageType, Variant
 from storaged.bus.connection import PatientMessageBus as MessageBus
 
 from . import __version__
@@ -41,7 +41,7 @@ JOBS_PATH = f"{ROOT_PATH}/jobs"
 # Methods of the contract that an older storaged may lack. dbus-fast answers
 # UnknownMethod both for a missing method and for a path it does not export, so
 # for these it means "not supported yet"; for any other it means the object went.
-NEWER_METHODS = {"AddPhysicalVolume", "RemovePhysicalVolume", "Resize", "Wipe", "Cancel"}
+NEWER_METHODS = {"AddPhysicalVolume", "RemovePhysicalVolume", "Resize", "Wipe"}
 
 
 class CliError(StoragedError):
@@ -486,11 +486,12 @@ async def pool_add_pv(c, a):
     print(f"Physical volume added to pool {a.pool}")
 
 
-@verb("pool-remove-pv", "remove a physical volume from a pool", POOL,
-      arg("pv", metavar="PV", help="the physical volume, as pool-info lists it"))
+@verb("pool-remove-pv", "move the data off a physical volume and remove it from a pool (a job)",
+      POOL, arg("pv", metavar="PV", help="the physical volume: its device, or its file or device "
+                                         "as in the pool's XML"), job=True)
 async def pool_remove_pv(c, a):
-    await c.call(await c.pool(a.pool), POOL_IFACE, "RemovePhysicalVolume", "s", [a.pv])
-    print(f"Physical volume {a.pv} removed from pool {a.pool}")
+    if await run_job(c, a, await c.pool(a.pool), POOL_IFACE, "RemovePhysicalVolume", "s", [a.pv]):
+        print(f"Physical volume {a.pv} removed from pool {a.pool}")
 
 
 @verb("vol-list", "list a pool's volumes", POOL, NAMES, reading=True)
@@ -537,10 +538,12 @@ async def vol_delete(c, a):
     print(f"Volume {a.volume} deleted from pool {a.pool}")
 
 
-@verb("vol-resize", "change a volume's size (a job)", POOL, VOLUME, SIZE, job=True)
+@verb("vol-resize", "change a volume's size (a job)", POOL, VOLUME, SIZE,
+      arg("--force", action="store_true", help="allow shrinking, which destroys data"), job=True)
 async def vol_resize(c, a):
     path = await c.volume(a.pool, a.volume)
-    if await run_job(c, a, path, VOLUME_IFACE, "Resize", "ta{sv}", [a.size, {}]):
+    options = {"force": Variant("b", True)} if a.force else {}
+    if await run_job(c, a, path, VOLUME_IFACE, "Resize", "ta{sv}", [a.size, options]):
         print(f"Volume {a.volume} resized to {human_size(a.size)}")
 
 

@@ -16,6 +16,7 @@ from lxml import etree
 
 from .errors import (AlreadyExists, Busy, Degraded, Failed, InvalidArgument, NoSpace,
                      NotFound, NotSupported, StoragedError)
+from .jobs import Job, Jobs
 from .lvm import Lvm, VgReport
 from .lvm.metadata import find_lv, read_backup
 from .lvm.metadata import seqno as backup_seqno
@@ -129,6 +130,7 @@ class Engine:
         self.lvm = lvm or Lvm()
         self.listener: Listener = listener or NullListener()
         self.store = Store(settings.config_dir, settings.state_dir)
+        self.jobs = Jobs()
         self.pools: dict[str, Pool] = {}
         self.activation = False
         self._defs_lock = asyncio.Lock()
@@ -527,6 +529,144 @@ class Engine:
             await self.lvm.lvremove(pool.vg_name, vol.name)
             await self._refresh([pool])
 
+    # ------------------------------------------------------------ jobs on volumes
+
+    def resize_volume(self, pool: Pool, name: str, size: int, shrink: bool, uid: int) -> Job:
+        """Grow a volume; shrink it only when asked to (it destroys data)."""
+        check_size(size)
+        self._require_running(pool)
+        vol = self.volume(pool, name)
+        needed = _round_up(size, pool.extent_size)
+        if needed == vol.capacity:
+            raise InvalidArgument(f"volume {name!r} already has {vol.capacity} bytes")
+        if needed < vol.capacity and not shrink:
+            raise InvalidArgument(f"shrinking {name!r} from {vol.capacity} to {needed} bytes "
+                                  f"destroys data; pass the option force=true to do it")
+        if needed - vol.capacity > pool.available:
+            raise NoSpace(f"pool {pool.name!r} has {pool.available} bytes available; growing "
+                          f"{name!r} needs {needed - vol.capacity}")
+
+        async def work(job: Job) -> None:
+            async with pool.lock:
+                current = self.volume(pool, name)
+                await self.lvm.lvresize(pool.vg_name, current.name, needed, needed < current.capacity)
+                await self._refresh([pool])
+        return self.jobs.start(f"resize {pool.name}/{name}", uid, work)
+
+    def wipe_volume(self, pool: Pool, name: str, uid: int) -> Job:
+        """Zero a volume (the device may do it by unmapping: BLKZEROOUT)."""
+        self._require_running(pool)
+        vol = self.volume(pool, name)
+        if not vol.active or not os.path.exists(vol.path):
+            raise Failed(f"volume {name!r} has no device node {vol.path} (it is not active"
+                         + ("" if self.activation else "; LVM activation is off on this host") + ")")
+        path = vol.path
+
+        async def work(job: Job) -> None:
+            await wipe_device(path, job)
+        return self.jobs.start(f"wipe {pool.name}/{name}", uid, work)
+
+    # ------------------------------------------------------------ physical volumes
+
+    async def add_physical_volume(self, pool: Pool, xml: str, force: bool = False) -> None:
+        src = parse_source(xml)
+        async with pool.lock:
+            self._require_running(pool)
+            for other in self.pools.values():
+                if src.key in {s.key for s in other.definition.sources}:
+                    raise AlreadyExists(f"pool {other.name!r} already uses {src.key}")
+            record = self.store.record(pool.uuid)
+            pv_vgs = await self.lvm.pv_vg_names()
+            device, made = await self._create_source(pool, src, record, pv_vgs, force)
+            created_pv = False
+            try:
+                owner = (await self.lvm.pv_vg_names()).get(device)
+                if owner and owner != pool.vg_name:
+                    raise AlreadyExists(f"{device} is a physical volume of volume group {owner!r}")
+                if owner is None:
+                    await self.lvm.pvcreate(device, force=force)
+                    created_pv = True
+                if owner != pool.vg_name:
+                    await self.lvm.vgextend(pool.vg_name, [device])
+            except BaseException:
+                await self._undo_build(pool, [device] if created_pv else [],
+                                       [src.path] if made else [], record)
+                if not made:
+                    await backend_for(src).down(src)
+                raise
+            pool.definition = replace(pool.definition, sources=[*pool.definition.sources, src])
+            self.store.save(pool.definition)
+            await self._refresh([pool])
+
+    def _find_source(self, pool: Pool, ident: str) -> Source:
+        for src in pool.definition.sources:
+            if ident in (src.key, backend_for(src).device(src)):
+                return src
+        raise NotFound(f"pool {pool.name!r} has no physical volume {ident!r} "
+                       f"(name it as in its definition or by its device)")
+
+    async def remove_physical_volume(self, pool: Pool, ident: str, uid: int) -> Job:
+        """Move the data off a PV (pvmove), take it out of the VG and bring its
+        source down; a file this pool created is removed."""
+        self._require_running(pool)
+        src = self._find_source(pool, ident)
+        device = backend_for(src).device(src)
+        if device is None:
+            raise Degraded(f"{src.key} is not up; bring it back before removing it")
+        reports = await self.lvm.fullreport()
+        report = reports.get(pool.vg_name)
+        pv = next((p for p in report.pvs if p.name == device), None) if report else None
+        if pv is None:
+            raise NotFound(f"{device} is not a physical volume of {pool.vg_name!r}")
+        if len(report.pvs) == 1:
+            raise InvalidArgument(f"{src.key} is the last physical volume of {pool.name!r}; "
+                                  f"delete the pool instead")
+        if pv.used > report.vg.free - pv.free:
+            raise NoSpace(f"the other physical volumes of {pool.name!r} have "
+                          f"{report.vg.free - pv.free} bytes free; {device} holds {pv.used}")
+        if pv.used and not self.activation:
+            # Without activation pvmove exits 0 having moved nothing, and leaves
+            # a pvmove LV behind that not even --abort can remove.
+            raise NotSupported(f"{device} holds data, and moving it off needs device-mapper; "
+                               f"LVM activation is off on this host")
+
+        async def work(job: Job) -> None:
+            async with pool.lock:
+                if pv.used:
+                    await self._move_off(pool, device, job)
+                await self.lvm.vgreduce(pool.vg_name, device)
+                await self.lvm.pvremove(device)
+                await backend_for(src).down(src)
+                record = self.store.record(pool.uuid)
+                if isinstance(src, FileSource) and src.path in record["created_files"]:
+                    await backend_for(src).destroy(src)
+                    record["created_files"].remove(src.path)
+                    self.store.save_record(pool.uuid, record)
+                pool.definition = replace(pool.definition, sources=[
+                    s for s in pool.definition.sources if s.key != src.key])
+                self.store.save(pool.definition)
+                await self._refresh([pool])
+        return self.jobs.start(f"remove {src.key} from {pool.name}", uid, work)
+
+    async def _move_off(self, pool: Pool, device: str, job: Job) -> None:
+        """pvmove, rolled back (pvmove --abort) if it fails, is cancelled or,
+        as without activation, exits 0 having moved nothing."""
+        try:
+            await self.lvm.pvmove(device, job.set_progress)
+            after = (await self.lvm.fullreport()).get(pool.vg_name)
+            left = next((p.used for p in after.pvs if p.name == device), 0) if after else 0
+            if left:
+                raise Failed(f"pvmove {device} left {left} bytes on it"
+                             + ("" if self.activation else
+                                " (moving data needs device-mapper; LVM activation is off here)"))
+        except BaseException:
+            try:
+                await asyncio.shield(self.lvm.pvmove_abort())
+            except StoragedError as exc:
+                log.error("pvmove --abort after a failed move off %s: %s", device, exc.message)
+            await asyncio.shield(self._refresh([pool]))
+            raise
+
     def volume_xml(self, vol: Volume) -> str:
         return to_string(volume_element(vol.name, vol.capacity, key=vol.uuid, path=vol.path))
 
@@ -730,6 +870,39 @@ class Engine:
             source.attrib.pop(attr, None)
         source.set("dev", vol.path)
         return etree.tostring(root, encoding="unicode")
+
+
+BLKZEROOUT = 0x127F  # _IO(0x12, 127)
+WIPE_CHUNK = 64 * 1024 * 1024
+
+
+async def wipe_device(path: str, job: Job) -> None:
+    """Zero a block device chunk by chunk off the event loop, with progress;
+    cancelling stops between chunks."""
+    loop = asyncio.get_running_loop()
+    fd = os.open(path, os.O_WRONLY | os.O_EXCL | os.O_CLOEXEC)  # O_EXCL: refuse if in use
+    try:
+        size = os.lseek(fd, 0, os.SEEK_END)
+        done = 0
+        while done < size:
+            length = min(WIPE_CHUNK, size - done)
+            await loop.run_in_executor(None, _zero_range, fd, done, length)
+            done += length
+            job.set_progress(done / size)
+    finally:
+        os.close(fd)
+
+
+def _zero_range(fd: int, start: int, length: int) -> None:
+    import fcntl
+    import struct
+    try:
+        fcntl.ioctl(fd, BLKZEROOUT, struct.pack("QQ", start, length))
+    except OSError:
+        zeros = bytes(1024 * 1024)
+        for off in range(start, start + length, len(zeros)):
+            os.pwrite(fd, zeros[:min(len(zeros), start + length - off)], off)
+        os.fsync(fd)
 
 
 def _round_up(size: int, extent: int) -> int:

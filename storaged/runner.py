@@ -113,6 +113,39 @@ def _kill_group(proc: asyncio.subprocess.Process) -> None:
         pass
 
 
+async def run_lines(argv: list[str], on_line, *, timeout: float = DEFAULT_TIMEOUT) -> CommandResult:
+    """Like run(), calling on_line(line) for each line of output as it comes
+    (progress reports of pvmove and the like)."""
+    log.debug("run: %s", argv)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=_environment(), start_new_session=True)
+    except FileNotFoundError:
+        raise Failed(f"{argv[0]} is not installed (command not found)") from None
+    out: list[str] = []
+
+    async def pump():
+        async for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            out.append(line)
+            on_line(line)
+
+    try:
+        _, err = await asyncio.wait_for(asyncio.gather(pump(), proc.stderr.read()), timeout)
+        await proc.wait()
+    except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
+        _kill_group(proc)
+        await proc.wait()
+        if isinstance(exc, asyncio.CancelledError):
+            raise
+        raise CommandTimeout(argv, timeout) from None
+    result = CommandResult(argv, proc.returncode, "\n".join(out), err.decode(errors="replace"))
+    if proc.returncode != 0:
+        raise CommandFailed(argv, proc.returncode, result.stdout, result.stderr)
+    return result
+
+
 async def spawn(argv: list[str], **kwargs) -> asyncio.subprocess.Process:
     """Start a long-running helper (the embedded mode's dbus-daemon)."""
     log.debug("spawn: %s", argv)

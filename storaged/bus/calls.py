@@ -46,11 +46,14 @@ class Callers:
             self._uids[sender] = uid
         return uid
 
-    async def authorize(self, action: str) -> int:
+    async def caller_uid(self) -> int:
         msg = current_message.get()
         if msg is None or not msg.sender:
             raise NotAuthorized("the caller is unknown")
-        uid = await self.uid(msg.sender)
+        return await self.uid(msg.sender)
+
+    async def authorize(self, action: str) -> int:
+        uid = await self.caller_uid()
         if uid != 0:
             raise NotAuthorized(f"{action} needs root (uid {uid} is not allowed to change storage)")
         return uid

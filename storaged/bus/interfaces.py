@@ -4,13 +4,15 @@ engine; each property reads the engine's model."""
 # signatures from the annotations as written.
 
 from dbus_fast import Variant
-from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_property, method
+from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_property, method, signal
 
 from .. import __version__
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, NotAuthorized
+from ..jobs import Job
 from ..pools import Engine, Pool, Volume
 from .calls import Callers, call
-from .names import MANAGER_IFACE, POOL_IFACE, VOLUME_IFACE, pool_path, volume_path
+from .names import (JOB_IFACE, MANAGER_IFACE, POOL_IFACE, VOLUME_IFACE, job_path, pool_path,
+                    volume_path)
 
 MANAGE_POOLS = "org.storaged.Storaged1.manage-pools"
 MANAGE_VOLUMES = "org.storaged.Storaged1.manage-volumes"
@@ -82,7 +84,30 @@ class ManagerInterface(ServiceInterface):
         return self._pools()
 
 
-class PoolInterface(ServiceInterface):
+class _FollowsModel(ServiceInterface):
+    """An interface whose changing properties mirror fields of an engine object:
+    FIELDS maps the engine's field name to (D-Bus property, signature, getter)."""
+
+    FIELDS: dict = {}
+
+    def fixed_props(self) -> dict:
+        return {}
+
+    def model(self):
+        raise NotImplementedError
+
+    def props(self, fields=None) -> dict:
+        """Every property (for InterfacesAdded), or those of the changed fields."""
+        out = {} if fields else self.fixed_props()
+        obj = self.model()
+        for f in fields or self.FIELDS:
+            if f in self.FIELDS:
+                name, sig, get = self.FIELDS[f]
+                out[name] = Variant(sig, get(obj))
+        return out
+
+
+class PoolInterface(_FollowsModel):
     def __init__(self, engine: Engine, callers: Callers, pool: Pool):
         super().__init__(POOL_IFACE)
         self.engine = engine
@@ -103,13 +128,11 @@ class PoolInterface(ServiceInterface):
         "volumes": ("Volumes", "ao", lambda p: sorted(volume_path(p.uuid, u) for u in p.volumes)),
     }
 
-    def props(self, fields=None):
-        out = {} if fields else {"UUID": Variant("s", self.pool.uuid)}
-        for f in fields or self.FIELDS:
-            if f in self.FIELDS:
-                name, sig, get = self.FIELDS[f]
-                out[name] = Variant(sig, get(self.pool))
-        return out
+    def fixed_props(self):
+        return {"UUID": Variant("s", self.pool.uuid)}
+
+    def model(self):
+        return self.pool
 
     @method()
     @call(MANAGE_VOLUMES)
@@ -128,6 +151,17 @@ class PoolInterface(ServiceInterface):
     async def CreateVolume(self, xml: "s") -> "o":
         vol = await self.engine.create_volume(self.pool, xml)
         return volume_path(self.pool.uuid, vol.uuid)
+
+    @method()
+    @call(MANAGE_POOLS)
+    async def AddPhysicalVolume(self, xml: "s"):
+        await self.engine.add_physical_volume(self.pool, xml)
+
+    @method()
+    @call(MANAGE_POOLS)
+    async def RemovePhysicalVolume(self, id: "s") -> "o":
+        uid = await self.callers.caller_uid()
+        return job_path((await self.engine.remove_physical_volume(self.pool, id, uid)).id)
 
     @method()
     @call(MANAGE_POOLS)
@@ -214,7 +248,7 @@ class PoolInterface(ServiceInterface):
         return self.FIELDS["volumes"][2](self.pool)
 
 
-class VolumeInterface(ServiceInterface):
+class VolumeInterface(_FollowsModel):
     def __init__(self, engine: Engine, callers: Callers, pool: Pool, volume: Volume):
         super().__init__(VOLUME_IFACE)
         self.engine = engine
@@ -229,19 +263,30 @@ class VolumeInterface(ServiceInterface):
         "active": ("Active", "b", lambda v: v.active),
     }
 
-    def props(self, fields=None):
-        out = {} if fields else {"UUID": Variant("s", self.volume.uuid),
-                                 "Pool": Variant("o", pool_path(self.pool.uuid))}
-        for f in fields or self.FIELDS:
-            if f in self.FIELDS:
-                name, sig, get = self.FIELDS[f]
-                out[name] = Variant(sig, get(self.volume))
-        return out
+    def fixed_props(self):
+        return {"UUID": Variant("s", self.volume.uuid), "Pool": Variant("o", pool_path(self.pool.uuid))}
+
+    def model(self):
+        return self.volume
 
     @method()
     @call(MANAGE_VOLUMES)
     async def Delete(self):
         await self.engine.deallocate_volume(self.pool, self.volume.name)
+
+    @method()
+    @call(MANAGE_VOLUMES)
+    async def Resize(self, size: "t", options: "a{sv}") -> "o":
+        force = _options(options, {"force": "b"}).get("force", False)
+        uid = await self.callers.caller_uid()
+        job = self.engine.resize_volume(self.pool, self.volume.name, size, force, uid)
+        return job_path(job.id)
+
+    @method()
+    @call(MANAGE_VOLUMES)
+    async def Wipe(self) -> "o":
+        uid = await self.callers.caller_uid()
+        return job_path(self.engine.wipe_volume(self.pool, self.volume.name, uid).id)
 
     @method()
     @call()
@@ -271,6 +316,71 @@ class VolumeInterface(ServiceInterface):
     @dbus_property(access=READ)
     def Active(self) -> "b":
         return self.volume.active
+
+
+class JobInterface(_FollowsModel):
+    def __init__(self, callers: Callers, job: Job):
+        super().__init__(JOB_IFACE)
+        self.callers = callers
+        self.job = job
+
+    FIELDS = {
+        "progress": ("Progress", "d", lambda j: j.progress),
+        "completed": ("Completed", "b", lambda j: j.completed),
+        "error": ("Error", "s", lambda j: j.error),
+    }
+
+    def fixed_props(self):
+        return {"Operation": Variant("s", self.job.operation), "StartedByUID": Variant("u", self.job.uid)}
+
+    def model(self):
+        return self.job
+
+    @method()
+    @call()
+    async def Cancel(self):
+        uid = await self.callers.caller_uid()
+        if uid not in (0, self.job.uid):
+            raise NotAuthorized(f"only root or uid {self.job.uid}, who started it, may cancel this job")
+        if not self.job.cancel():
+            raise InvalidArgument(f"job {self.job.id} has already completed")
+
+    @signal()
+    def Completed(self, success, message) -> "bs":
+        return [success, message]
+
+    @dbus_property(access=READ)
+    def Operation(self) -> "s":
+        return self.job.operation
+
+    @dbus_property(access=READ)
+    def Progress(self) -> "d":
+        return self.job.progress
+
+    @dbus_property(access=READ, name="Completed")
+    def CompletedProperty(self) -> "b":
+        return self.job.completed
+
+    @dbus_property(access=READ)
+    def Error(self) -> "s":
+        return self.job.error
+
+    @dbus_property(access=READ)
+    def StartedByUID(self) -> "u":
+        return self.job.uid
+
+
+def _options(options, allowed: dict[str, str]) -> dict:
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise InvalidArgument(f"unknown option(s): {', '.join(unknown)}")
+    out = {}
+    for key, variant in options.items():
+        if variant.signature != allowed[key]:
+            raise InvalidArgument(f"option {key} must be of type {allowed[key]!r}, "
+                                  f"not {variant.signature!r}")
+        out[key] = variant.value
+    return out
 
 
 def _no_options(options) -> None:

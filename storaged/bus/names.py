@@ -21,3 +21,7 @@ def pool_path(pool_uuid: str) -> str:
 
 def volume_path(pool_uuid: str, lv_uuid: str) -> str:
     return f"{pool_path(pool_uuid)}/volumes/{_key(lv_uuid)}"
+
+
+def job_path(job_id: int) -> str:
+    return f"{ROOT_PATH}/jobs/{job_id}"

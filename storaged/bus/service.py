@@ -7,8 +7,9 @@ from dbus_fast import Message, Variant
 from ..pools import Engine, Pool, Volume
 from .calls import Callers, remember_call
 from .connection import PatientMessageBus
-from .interfaces import ManagerInterface, ObjectManagerInterface, PoolInterface, VolumeInterface
-from .names import MANAGER_PATH, ROOT_PATH, pool_path, volume_path
+from .interfaces import (JobInterface, ManagerInterface, ObjectManagerInterface, PoolInterface,
+                         VolumeInterface)
+from .names import MANAGER_PATH, ROOT_PATH, job_path, pool_path, volume_path
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,9 @@ class BusService:
         bus.add_message_handler(remember_call)
         bus.export(ROOT_PATH, ObjectManagerInterface())
         bus.export(MANAGER_PATH, self.manager)
+        self.jobs: dict[int, JobInterface] = {}
         engine.listener = self
+        engine.jobs.listener = self
 
     # -------------------------------------------------- Listener
 
@@ -81,6 +84,26 @@ class BusService:
         if iface:
             iface.volume = vol
             _emit(iface, iface.props(changed))
+
+    def job_added(self, job) -> None:
+        iface = JobInterface(self.callers, job)
+        self.jobs[job.id] = iface
+        self.bus.export(job_path(job.id), iface)
+
+    def job_changed(self, job, changed: set[str]) -> None:
+        iface = self.jobs.get(job.id)
+        if iface:
+            _emit(iface, iface.props(changed))
+
+    def job_completed(self, job, success: bool, message: str) -> None:
+        iface = self.jobs.get(job.id)
+        if iface:
+            iface.Completed(success, message)
+
+    def job_removed(self, job) -> None:
+        iface = self.jobs.pop(job.id, None)
+        if iface:
+            self.bus.unexport(job_path(job.id), iface)
 
     def _unexport_volume(self, pool: Pool, vol: Volume) -> None:
         iface = self.volumes.pop(vol.uuid, None)

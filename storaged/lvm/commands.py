@@ -114,6 +114,33 @@ class Lvm:
         await self._lvm(f"creating volume {name} in {vg}", "lvcreate", "--yes",
                         "--name", name, "--size", f"{size}b", vg)
 
+    async def lvresize(self, vg: str, name: str, size: int, shrink: bool) -> None:
+        args = ["lvresize", "--yes", "--size", f"{size}b", f"{vg}/{name}"]
+        if shrink:
+            args.insert(1, "--force")
+        await self._lvm(f"resizing volume {name} in {vg}", *args)
+
+    async def vgreduce(self, vg: str, device: str) -> None:
+        await self._lvm(f"vgreduce {vg} {device}", "vgreduce", vg, device)
+
+    async def pvmove(self, device: str, on_progress) -> None:
+        """Move every used extent off `device`; on_progress(fraction) as it goes."""
+        self.calls += 1
+
+        def line(text: str) -> None:
+            m = re.search(r"Moved: ([0-9.]+)%", text)
+            if m:
+                on_progress(float(m.group(1)) / 100)
+        try:
+            await runner.run_lines([LVM, "pvmove", "--interval", "1", device], line,
+                                   timeout=24 * 3600)
+        except CommandFailed as exc:
+            raise _typed(exc, f"pvmove {device}") from None
+
+    async def pvmove_abort(self) -> None:
+        """Roll back unfinished moves: data stays where it was."""
+        await self._lvm("pvmove --abort", "pvmove", "--abort")
+
     async def lvremove(self, vg: str, name: str) -> None:
         await self._lvm(f"removing volume {name} from {vg}", "lvremove", "--force", "--yes",
                         f"{vg}/{name}")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 VG_COLUMNS = ("vg_name,vg_uuid,vg_size,vg_free,vg_extent_size,vg_seqno,"
               "vg_missing_pv_count,vg_partial")
-PV_COLUMNS = "pv_name,pv_uuid,pv_size,pv_free,pv_missing,dev_size"
+PV_COLUMNS = "pv_name,pv_uuid,pv_size,pv_free,pv_used,pv_missing,dev_size"
 LV_COLUMNS = "lv_name,lv_uuid,lv_size,lv_path,lv_active,lv_role,lv_device_open"
 
 
@@ -33,6 +33,7 @@ class PvRecord:
     size: int
     free: int
     missing: bool
+    used: int = 0
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ def parse_fullreport(text: str) -> dict[str, VgReport]:
         for p in entry.get("pv") or []:
             report.pvs.append(PvRecord(name=p["pv_name"], uuid=p["pv_uuid"],
                                        size=_int(p["pv_size"]), free=_int(p["pv_free"]),
-                                       missing=p.get("pv_missing") == "missing"))
+                                       missing=p.get("pv_missing") == "missing",
+                                       used=_int(p.get("pv_used"))))
         for lv in entry.get("lv") or []:
             if "private" in lv.get("lv_role", ""):
                 continue

@@ -212,25 +212,41 @@ def test_daemon_not_running_or_no_bus(world):
     assert r.stderr.startswith("storagectl: cannot connect to the bus at unix:path=") and r.stderr.count("\n") == 1
 
 
-async def test_verbs_whose_daemon_method_is_missing_say_so(world, client):
+async def test_job_verbs_pv_verbs_resize_and_wipe(world, client):
     world.daemon()
     name = f"{world.prefix}new"
     ok(world, "pool-create", pool_file(world, name, ("n.img", "16M")))
     ok(world, "vol-create", name, "v", "4M")
-    pv = json.loads(ok(world, "pool-info", name, "--json"))["physical_volumes"][0]
     with open(world.path("pv.xml"), "w") as f:
         f.write(f"<physical_volume type='file'><file size='16M'>{world.path('n2.img')}</file></physical_volume>")
-    for verb, *args in (["vol-resize", name, "v", "8M"], ["vol-resize", name, "v", "8M", "--no-wait"],
-                        ["vol-wipe", name, "v"], ["pool-add-pv", name, world.path("pv.xml")],
-                        ["pool-remove-pv", name, pv], ["job-cancel", "1"]):
-        msg = fails(world, "Failed", verb, *args)
-        assert msg == f"storagectl: this storaged does not support {verb} yet\n"
-    # No Job objects yet: the list is empty, not an error.
-    assert json.loads(ok(world, "job-list", "--json")) == []
+    ok(world, "pool-add-pv", name, world.path("pv.xml"))
+    info = json.loads(ok(world, "pool-info", name, "--json"))
+    assert len(info["physical_volumes"]) == 2 and os.path.exists(world.path("n2.img"))
+
+    out = ok(world, "vol-resize", name, "v", "8M", "--no-progress")
+    assert "resized" in out
+    assert json.loads(ok(world, "vol-info", name, "v", "--json"))["capacity"] == 8 * MiB
+    msg = fails(world, "InvalidArgument", "vol-resize", name, "v", "4M")
+    assert "force" in msg
+    ok(world, "vol-resize", name, "v", "4M", "--force", "--no-progress")
+    assert json.loads(ok(world, "vol-info", name, "v", "--json"))["capacity"] == 4 * MiB
+    job = ok(world, "vol-resize", name, "v", "8M", "--no-wait").strip()
+    assert job.startswith(f"{ROOT}/jobs/")
+
+    ok(world, "pool-remove-pv", name, world.path("n2.img"), "--no-progress")
+    assert not os.path.exists(world.path("n2.img"))
+    assert len(json.loads(ok(world, "pool-info", name, "--json"))["physical_volumes"]) == 1
+
+    jobs = json.loads(ok(world, "job-list", "--json"))
+    assert len(jobs) == 4  # three resizes and the removal; the refused shrink made none
+    assert {j["operation"].split()[0] for j in jobs} >= {"resize", "remove"}
     assert ok(world, "job-list").split("\n")[0].split() == ["Job", "Operation", "Progress", "Completed",
                                                             "Started", "by", "UID", "Error"]
-    assert json.loads(ok(world, "vol-info", name, "v", "--json"))["capacity"] == 4 * MiB
-    assert not os.path.exists(world.path("n2.img"))
+    msg = fails(world, "InvalidArgument", "job-cancel", jobs[0]["object"].rsplit("/", 1)[1])
+    assert "already completed" in msg
+    # No device nodes here (metadata-only LVM): wipe says why.
+    msg = fails(world, "Failed", "vol-wipe", name, "v")
+    assert "device node" in msg
 
 
 def start_monitor(world, *args):

@@ -31,13 +31,14 @@ async def test_live_introspection_matches_shipped_xml(world, client):
                              [world.pool_xml(f"{world.prefix}i", ("i.img", "16M"))])
     vol = await client.call(pool, "org.storaged.Storaged1.Pool", "AllocateVolume", "sta{sv}",
                             ["v", 1024 * 1024, {}])
+    job = await client.call(vol, "org.storaged.Storaged1.Volume", "Resize", "ta{sv}", [8 << 20, {}])
     live = {}
-    for path in (MANAGER, pool, vol):
+    for path in (MANAGER, pool, vol, job):
         live.update(interfaces(await client.call(path, "org.freedesktop.DBus.Introspectable",
                                                  "Introspect")))
     with open(SHIPPED) as f:
         shipped = interfaces(f.read())
     assert set(live) == {"org.storaged.Storaged1.Manager", "org.storaged.Storaged1.Pool",
-                         "org.storaged.Storaged1.Volume"}
+                         "org.storaged.Storaged1.Volume", "org.storaged.Storaged1.Job"}
     for name in live:
         assert " ".join(live[name].split()) == " ".join(shipped[name].split()), name

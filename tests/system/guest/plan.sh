@@ -38,6 +38,9 @@ plan_boot1() {
     check storaged.vol2-data          storaged_multi_volume_data
     check storaged.loop-devices       storaged_loop_devices
     check storaged.dbus-activation    storaged_dbus_activation    120
+    check jobs.pvmove                 storaged_jobs_pvmove        300
+    check jobs.resize                 storaged_jobs_resize        120
+    check jobs.wipe                   storaged_jobs_wipe          120
     # Next: pools with iSCSI and NFS physical volumes (remote.sh has the
     # servers), polkit (an unprivileged caller is refused, an authorized one is
     # not).

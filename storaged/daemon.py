@@ -52,6 +52,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if conf.has_option("daemon", "default_pool_size"):
         s.default_pool_size = parse_size(conf.get("daemon", "default_pool_size"),
                                          field="storaged.conf default_pool_size")
+    if conf.has_option("daemon", "command_timeout"):
+        s.command_timeout = conf.getfloat("daemon", "command_timeout")
     if conf.has_option("daemon", "default_pool_volume_group"):
         s.default_pool_vg = conf.get("daemon", "default_pool_volume_group")
     if conf.has_option("daemon", "default_pool"):
@@ -88,7 +90,7 @@ async def _serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     os.makedirs(settings.run_dir, mode=0o755, exist_ok=True)
     bus = await connect(args.bus)
-    engine = Engine(settings, Lvm())
+    engine = Engine(settings, Lvm(timeout=settings.command_timeout))
     service = BusService(bus, engine)
 
     stopping = asyncio.Event()

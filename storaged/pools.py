@@ -122,6 +122,7 @@ class Settings:
     default_pool_size: int = 10 * 1024**3
     default_pool_name: str = "default"
     default_pool_vg: str = "vg_default"
+    command_timeout: float = 120.0  # seconds an LVM command may take before it is killed
 
 
 class Engine:
@@ -271,6 +272,7 @@ class Engine:
         created_files: list[str] = []
         created_pvs: list[str] = []
         brought_up: list[Source] = []
+        created_vg, extended = False, []
         try:
             pv_vgs = await self.lvm.pv_vg_names()
             devices = []
@@ -300,8 +302,10 @@ class Engine:
                     raise InvalidArgument(f"pool {pool.name!r} lists no physical volume and "
                                           f"volume group {pool.vg_name!r} does not exist")
                 await self.lvm.vgcreate(pool.vg_name, new_devices)
+                created_vg = True
             elif new_devices:
                 await self.lvm.vgextend(pool.vg_name, new_devices)
+                extended = new_devices
             if pool.definition.volumes:
                 reports = await self.lvm.fullreport()
                 existing = {lv.name for lv in reports[pool.vg_name].lvs} if pool.vg_name in reports else set()
@@ -311,6 +315,14 @@ class Engine:
             if not keep_up and was == INACTIVE:
                 await self._bring_down(pool)
         except BaseException as exc:
+            # Undo in reverse: what this build added to LVM, then its PVs and files.
+            try:
+                if created_vg:
+                    await self.lvm.vgremove(pool.vg_name)
+                for device in extended:
+                    await self.lvm.vgreduce(pool.vg_name, device)
+            except StoragedError as undo:
+                log.error("undoing build of %s: %s", pool.name, undo.message)
             await self._undo_build(pool, created_pvs, created_files, record)
             self._set_state(pool, was, getattr(exc, "message", "") and f"build failed: {exc.message}")
             raise

@@ -44,7 +44,7 @@ class World:
         self.address = bus.address
         self.prefix = "t" + secrets.token_hex(3)
 
-    def daemon(self, *extra: str, default_pool: bool = False) -> Daemon:
+    def daemon(self, *extra: str, default_pool: bool = False, env: dict | None = None) -> Daemon:
         if default_pool:
             os.makedirs(os.path.join(self.base, "etc"), exist_ok=True)
             with open(os.path.join(self.base, "etc", "storaged.conf"), "w") as f:
@@ -52,7 +52,7 @@ class World:
                         f"default_pool_volume_group = {self.prefix}_vg_default\n")
         else:
             extra = ("--no-default-pool", *extra)
-        d = Daemon(self.base, self.address, *extra)
+        d = Daemon(self.base, self.address, *extra, env=env)
         World.daemons.setdefault(self.base, []).append(d)
         return d.start()
 

@@ -46,8 +46,9 @@ class TestBus:
 class Daemon:
     """storaged in a subprocess; `start()` returns once it has sent READY=1."""
 
-    def __init__(self, base: str, address: str, *extra: str):
+    def __init__(self, base: str, address: str, *extra: str, env: dict | None = None):
         self.base = base
+        self.env = env or {}
         self.address = address
         self.extra = list(extra)
         self.proc: subprocess.Popen | None = None
@@ -61,7 +62,7 @@ class Daemon:
         ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         ns.bind(notify_path)
         ns.settimeout(0.5)
-        env = dict(os.environ, NOTIFY_SOCKET=notify_path, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, NOTIFY_SOCKET=notify_path, PYTHONUNBUFFERED="1", **self.env)
         argv = [sys.executable, "-m", "storaged.daemon", "--bus", self.address,
                 "--config-dir", os.path.join(self.base, "etc"),
                 "--state-dir", os.path.join(self.base, "lib"),

@@ -23,7 +23,7 @@ from .lvm.metadata import seqno as backup_seqno
 from .lvm.label import fingerprints, fingerprints_now
 from .model.definitions import (FileSource, PoolDef, Source, VolumeDef, _parse_document,
                                 parse_pool, parse_source, parse_volume, pool_to_xml,
-                                to_string, volume_element)
+                                source_element, to_string, volume_element)
 from .model.names import check_lv_name
 from .model.sizes import check_size
 from .sources import backend_for
@@ -176,6 +176,7 @@ class Engine:
             pool = Pool(definition=definition, autostart=autostart)
             self.pools[pool.uuid] = pool
             self.listener.pool_added(pool)
+        await self._recover()
         if not self.pools and self.settings.default_pool:
             await self._create_default_pool()
         autostart = [p for p in self.pools.values() if p.autostart and not p.active]
@@ -226,7 +227,14 @@ class Engine:
         """Define, build and start; a failure leaves nothing behind."""
         definition = parse_pool(xml)
         async with self._defs_lock:
-            pool = self._define(definition)
+            # Intent first: after a crash at any later step the next start rolls
+            # this CreatePool back (see _recover).
+            self._set_intent(definition.uuid, {"op": "create"})
+            try:
+                pool = self._define(definition)
+            except BaseException:
+                self._set_intent(definition.uuid, None)
+                raise
         try:
             async with pool.lock:
                 await self._build(pool, force=force, keep_up=True)
@@ -234,8 +242,59 @@ class Engine:
         except BaseException:
             async with self._defs_lock:
                 self._forget(pool)
+            self._set_intent(pool.uuid, None)
             raise
+        self._set_intent(pool.uuid, None)
         return pool
+
+    # ------------------------------------------------------------ crash safety
+
+    def _set_intent(self, uuid: str, intent: dict | None) -> None:
+        """Record (or clear) a multi-step operation in the pool's record,
+        atomically, before it touches storage."""
+        record = self.store.record(uuid)
+        if intent is None:
+            if "intent" not in record:
+                return
+            record.pop("intent")
+            if not record.get("created_files") and len(record) == 1:
+                self.store.remove_record(uuid)
+                return
+        else:
+            record["intent"] = intent
+        self.store.save_record(uuid, record)
+
+    async def _recover(self) -> None:
+        """The start after a crash: finish or undo what was under way."""
+        for uuid, record in self.store.records():
+            intent = record.get("intent")
+            if not intent:
+                continue
+            pool = self.pools.get(uuid)
+            log.warning("recovering from an interrupted %s of pool %s", intent["op"],
+                        pool.name if pool else uuid)
+            try:
+                if intent["op"] == "create":
+                    # Roll back: as if CreatePool had never been called.
+                    if pool:
+                        await self._delete_storage(pool, remove_vg=record.get("vg_created", False))
+                        self._forget(pool)
+                    else:
+                        for path in record.get("created_files", []):
+                            await backend_for(FileSource(path=path)).destroy(FileSource(path=path))
+                    self.store.remove_record(uuid)
+                elif intent["op"] == "delete" and pool:
+                    await self._delete_storage(pool)  # roll forward
+                    self.store.remove_record(uuid)
+                elif intent["op"] == "add_pv" and pool:
+                    await self._undo_add_pv(pool, parse_source(intent["source"]))
+                elif intent["op"] == "remove_pv" and pool:
+                    await self._finish_remove_pv(pool, intent["key"])
+                else:
+                    self._set_intent(uuid, None)
+            except StoragedError as exc:
+                log.error("recovery of %s failed: %s; it is retried at the next start",
+                          pool.name if pool else uuid, exc.message)
 
     async def undefine(self, pool: Pool) -> None:
         async with pool.lock:
@@ -301,6 +360,8 @@ class Engine:
                 if not new_devices:
                     raise InvalidArgument(f"pool {pool.name!r} lists no physical volume and "
                                           f"volume group {pool.vg_name!r} does not exist")
+                record["vg_created"] = True
+                self.store.save_record(pool.uuid, record)
                 await self.lvm.vgcreate(pool.vg_name, new_devices)
                 created_vg = True
             elif new_devices:
@@ -450,28 +511,38 @@ class Engine:
         async with pool.lock:
             if pool.state != INACTIVE:
                 raise Busy(f"pool {pool.name!r} is {pool.state}; stop it before deleting it")
-            devices = []
-            for src in pool.definition.sources:
-                try:
-                    devices.append(await backend_for(src).up(src))
-                except (Degraded, NotSupported):
-                    pass
+            self._set_intent(pool.uuid, {"op": "delete"})
+            await self._delete_storage(pool)
+            self.store.remove_record(pool.uuid)
+
+    async def _delete_storage(self, pool: Pool, remove_vg: bool = True) -> None:
+        """Remove the VG (if asked), the PV labels on this pool's sources and the
+        files it created; bring the sources down. Safe to repeat."""
+        devices = []
+        for src in pool.definition.sources:
             try:
+                if backend_for(src).device(src) or not isinstance(src, FileSource) \
+                        or os.path.lexists(src.path):
+                    devices.append(await backend_for(src).up(src))
+            except (Degraded, NotSupported, Failed):
+                pass
+        try:
+            if remove_vg:
                 try:
                     await self.lvm.vgremove(pool.vg_name)
                 except NotFound:
                     pass
-                pv_vgs = await self.lvm.pv_vg_names()
-                for device in devices:
-                    if device in pv_vgs and not pv_vgs[device]:
-                        await self.lvm.pvremove(device)
-            finally:
-                for src in pool.definition.sources:
-                    await backend_for(src).down(src)
-            record = self.store.record(pool.uuid)
-            for path in record["created_files"]:
-                await backend_for(FileSource(path=path)).destroy(FileSource(path=path))
-            self.store.remove_record(pool.uuid)
+            pv_vgs = await self.lvm.pv_vg_names()
+            for device in devices:
+                if device in pv_vgs and (not pv_vgs[device] or
+                                         (remove_vg and pv_vgs[device] == pool.vg_name)):
+                    await self.lvm.pvremove(device)
+        finally:
+            for src in pool.definition.sources:
+                await backend_for(src).down(src)
+        record = self.store.record(pool.uuid)
+        for path in record["created_files"]:
+            await backend_for(FileSource(path=path)).destroy(FileSource(path=path))
 
     # ------------------------------------------------------------ volumes
 
@@ -587,9 +658,14 @@ class Engine:
             for other in self.pools.values():
                 if src.key in {s.key for s in other.definition.sources}:
                     raise AlreadyExists(f"pool {other.name!r} already uses {src.key}")
+            self._set_intent(pool.uuid, {"op": "add_pv", "source": to_string(source_element(src))})
             record = self.store.record(pool.uuid)
             pv_vgs = await self.lvm.pv_vg_names()
-            device, made = await self._create_source(pool, src, record, pv_vgs, force)
+            try:
+                device, made = await self._create_source(pool, src, record, pv_vgs, force)
+            except BaseException:
+                self._set_intent(pool.uuid, None)
+                raise
             created_pv = False
             try:
                 owner = (await self.lvm.pv_vg_names()).get(device)
@@ -605,10 +681,35 @@ class Engine:
                                        [src.path] if made else [], record)
                 if not made:
                     await backend_for(src).down(src)
+                self._set_intent(pool.uuid, None)
                 raise
             pool.definition = replace(pool.definition, sources=[*pool.definition.sources, src])
             self.store.save(pool.definition)
+            self._set_intent(pool.uuid, None)
             await self._refresh([pool])
+
+    async def _undo_add_pv(self, pool: Pool, src: Source) -> None:
+        """After a crash in AddPhysicalVolume: keep it if the definition got it,
+        else take back whatever of it reached LVM and the disk."""
+        if src.key not in {s.key for s in pool.definition.sources}:
+            backend = backend_for(src)
+            device = backend.device(src)
+            if device is None and isinstance(src, FileSource) and os.path.lexists(src.path):
+                device = await backend.up(src)
+            if device:
+                owner = (await self.lvm.pv_vg_names()).get(device)
+                if owner == pool.vg_name:
+                    await self.lvm.vgreduce(pool.vg_name, device)
+                    owner = ""
+                if owner == "":
+                    await self.lvm.pvremove(device)
+                await backend.down(src)
+            record = self.store.record(pool.uuid)
+            if isinstance(src, FileSource) and src.path in record["created_files"]:
+                await backend.destroy(src)
+                record["created_files"].remove(src.path)
+                self.store.save_record(pool.uuid, record)
+        self._set_intent(pool.uuid, None)
 
     def _find_source(self, pool: Pool, ident: str) -> Source:
         for src in pool.definition.sources:
@@ -644,21 +745,50 @@ class Engine:
 
         async def work(job: Job) -> None:
             async with pool.lock:
+                self._set_intent(pool.uuid, {"op": "remove_pv", "key": src.key})
                 if pv.used:
-                    await self._move_off(pool, device, job)
+                    try:
+                        await self._move_off(pool, device, job)
+                    except BaseException:
+                        self._set_intent(pool.uuid, None)
+                        raise
                 await self.lvm.vgreduce(pool.vg_name, device)
-                await self.lvm.pvremove(device)
-                await backend_for(src).down(src)
-                record = self.store.record(pool.uuid)
-                if isinstance(src, FileSource) and src.path in record["created_files"]:
-                    await backend_for(src).destroy(src)
-                    record["created_files"].remove(src.path)
-                    self.store.save_record(pool.uuid, record)
-                pool.definition = replace(pool.definition, sources=[
-                    s for s in pool.definition.sources if s.key != src.key])
-                self.store.save(pool.definition)
+                await self._finish_remove_pv(pool, src.key)
                 await self._refresh([pool])
         return self.jobs.start(f"remove {src.key} from {pool.name}", uid, work)
+
+    async def _finish_remove_pv(self, pool: Pool, key: str) -> None:
+        """Once the PV is out of the VG: its label, its source, its file, the
+        definition. After a crash mid-move, LVM's own pvmove --abort first."""
+        src = next((s for s in pool.definition.sources if s.key == key), None)
+        if src is None:
+            self._set_intent(pool.uuid, None)
+            return
+        backend = backend_for(src)
+        device = backend.device(src)
+        if device is None and isinstance(src, FileSource) and os.path.lexists(src.path):
+            device = await backend.up(src)
+        pv_vgs = await self.lvm.pv_vg_names()
+        if device and pv_vgs.get(device) == pool.vg_name:
+            # Interrupted before vgreduce: roll back (the data stays where it is).
+            try:
+                await self.lvm.pvmove_abort()
+            except StoragedError as exc:
+                log.warning("pvmove --abort: %s", exc.message)
+            self._set_intent(pool.uuid, None)
+            return
+        if device and device in pv_vgs:
+            await self.lvm.pvremove(device)
+        await backend.down(src)
+        record = self.store.record(pool.uuid)
+        if isinstance(src, FileSource) and src.path in record["created_files"]:
+            await backend.destroy(src)
+            record["created_files"].remove(src.path)
+            self.store.save_record(pool.uuid, record)
+        pool.definition = replace(pool.definition, sources=[
+            s for s in pool.definition.sources if s.key != key])
+        self.store.save(pool.definition)
+        self._set_intent(pool.uuid, None)
 
     async def _move_off(self, pool: Pool, device: str, job: Job) -> None:
         """pvmove, rolled back (pvmove --abort) if it fails, is cancelled or,

@@ -98,5 +98,12 @@ class Store:
     def save_record(self, uuid: str, record: dict) -> None:
         atomic_write(self._record_path(uuid), json.dumps(record, indent=1, sort_keys=True))
 
+    def records(self) -> list[tuple[str, dict]]:
+        try:
+            names = sorted(os.listdir(self.records_dir))
+        except FileNotFoundError:
+            return []
+        return [(n[:-5], self.record(n[:-5])) for n in names if n.endswith(".json")]
+
     def remove_record(self, uuid: str) -> None:
         _remove(self._record_path(uuid))

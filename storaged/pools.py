@@ -121,6 +121,8 @@ class Settings:
     default_pool_size: int = 10 * 1024**3
     default_pool_name: str = "default"
     default_pool_vg: str = "vg_default"
+    # Seconds between retries of network sources (iSCSI, NFS) out of reach.
+    source_retry_interval: float = 10.0
 
 
 class Engine:
@@ -139,6 +141,10 @@ class Engine:
         # PV metadata fingerprints as of the last refresh (see lvm/label.py);
         # the watcher's poll compares against them.
         self.pv_fingerprints: dict[str, bytes | None] = {}
+        self._retry_task: asyncio.Task | None = None
+
+    def _backend(self, src: Source):
+        return backend_for(src, self.settings.run_dir)
 
     # ------------------------------------------------------------ lookup
 
@@ -178,6 +184,40 @@ class Engine:
         autostart = [p for p in self.pools.values() if p.autostart and not p.active]
         if autostart:
             await self._start_pools(autostart)
+        self._retry_task = asyncio.ensure_future(self._retry_sources_forever())
+
+    def close(self) -> None:
+        if self._retry_task:
+            self._retry_task.cancel()
+
+    async def _retry_sources_forever(self) -> None:
+        """A network PV not reachable at boot (a late network, a target started
+        after us) or lost later is brought up again by itself: every few
+        seconds, each degraded pool's retried sources that are out of reach."""
+        while True:
+            await asyncio.sleep(self.settings.source_retry_interval)
+            try:
+                await self.retry_sources()
+            except StoragedError as exc:
+                log.warning("retrying sources: %s", exc.message)
+
+    async def retry_sources(self) -> None:
+        for pool in list(self.pools.values()):
+            if pool.state != DEGRADED or pool.lock.locked():
+                continue
+            backends = [(src, self._backend(src)) for src in pool.definition.sources]
+            due = [(s, b) for s, b in backends if b.retried and b.problem(s)]
+            if not due:
+                continue
+            try:
+                for src, backend in due:
+                    await backend.up(src)
+            except StoragedError as exc:
+                log.debug("pool %s: still out of reach: %s", pool.name, exc.message)
+                continue
+            log.info("pool %s: %d source(s) back; starting it again", pool.name, len(due))
+            # Start is the retry for a degraded pool: vgscan, activate, refresh.
+            await self._start_pools([pool])
 
     async def _create_default_pool(self) -> None:
         s = self.settings
@@ -268,6 +308,7 @@ class Engine:
         record = self.store.record(pool.uuid)
         created_files: list[str] = []
         created_pvs: list[str] = []
+        created_sources: list[Source] = []  # other sources whose create() made a file (NFS)
         brought_up: list[Source] = []
         try:
             pv_vgs = await self.lvm.pv_vg_names()
@@ -275,8 +316,10 @@ class Engine:
             for src in pool.definition.sources:
                 device, made = await self._create_source(pool, src, record, pv_vgs, force)
                 brought_up.append(src)
-                if made:
+                if made and isinstance(src, FileSource):
                     created_files.append(src.path)
+                elif made:
+                    created_sources.append(src)
                 devices.append(device)
             if created_files:
                 pv_vgs = await self.lvm.pv_vg_names()
@@ -309,14 +352,15 @@ class Engine:
             if not keep_up and was == INACTIVE:
                 await self._bring_down(pool)
         except BaseException as exc:
-            await self._undo_build(pool, created_pvs, created_files, record)
+            await self._undo_build(pool, created_pvs, created_files, record, created_sources,
+                                   brought_up if was == INACTIVE else [])
             self._set_state(pool, was, getattr(exc, "message", "") and f"build failed: {exc.message}")
             raise
         self._set_state(pool, was if was != BUILDING else INACTIVE, "")
 
     async def _create_source(self, pool: Pool, src: Source, record: dict,
                              pv_vgs: dict[str, str], force: bool) -> tuple[str, bool]:
-        backend = backend_for(src)
+        backend = self._backend(src)
         if isinstance(src, FileSource) and os.path.lexists(src.path):
             if src.path in record["created_files"]:
                 return await backend.up(src), False
@@ -343,7 +387,8 @@ class Engine:
             raise
 
     async def _undo_build(self, pool: Pool, created_pvs: list[str], created_files: list[str],
-                          record: dict) -> None:
+                          record: dict, created_sources: list[Source] = (),
+                          brought_up: list[Source] = ()) -> None:
         for device in created_pvs:
             try:
                 if await self._vg_of(device) is None:
@@ -352,12 +397,23 @@ class Engine:
                 log.warning("undoing build of %s: %s", pool.name, exc.message)
         for path in created_files:
             try:
-                await backend_for(FileSource(path=path)).destroy(FileSource(path=path))
+                await self._backend(FileSource(path=path)).destroy(FileSource(path=path))
             except (StoragedError, OSError) as exc:
                 log.warning("undoing build of %s: cannot remove %s: %s", pool.name, path, exc)
             if path in record["created_files"]:
                 record["created_files"].remove(path)
         self.store.save_record(pool.uuid, record)
+        for src in created_sources:  # an NFS file: removed, and its export unmounted
+            await self._quietly(pool, self._backend(src).destroy(src))
+        for src in brought_up:  # an iSCSI session: logged out
+            if not isinstance(src, FileSource) and src not in created_sources:
+                await self._quietly(pool, self._backend(src).down(src))
+
+    async def _quietly(self, pool: Pool, step) -> None:
+        try:
+            await step
+        except (StoragedError, OSError) as exc:
+            log.warning("undoing build of %s: %s", pool.name, getattr(exc, "message", exc))
 
     async def _vg_of(self, device: str) -> str | None:
         return (await self.lvm.pv_vg_names()).get(device) or None
@@ -373,7 +429,7 @@ class Engine:
             pool.source_problems = {}
             for src in pool.definition.sources:
                 try:
-                    await backend_for(src).up(src)
+                    await self._backend(src).up(src)
                 except (Degraded, Failed, NotSupported, InvalidArgument) as exc:
                     pool.source_problems[src.key] = exc.message
 
@@ -417,7 +473,7 @@ class Engine:
         except NotFound:
             pass
         for src in reversed(pool.definition.sources):
-            await backend_for(src).down(src)
+            await self._backend(src).down(src)
 
     def _deactivate(self, pool: Pool) -> None:
         for vol in list(pool.volumes.values()):
@@ -439,7 +495,7 @@ class Engine:
             devices = []
             for src in pool.definition.sources:
                 try:
-                    devices.append(await backend_for(src).up(src))
+                    devices.append(await self._backend(src).up(src))
                 except (Degraded, NotSupported):
                     pass
             try:
@@ -453,10 +509,13 @@ class Engine:
                         await self.lvm.pvremove(device)
             finally:
                 for src in pool.definition.sources:
-                    await backend_for(src).down(src)
+                    await self._backend(src).down(src)
+            for src in pool.definition.sources:
+                if not isinstance(src, FileSource):
+                    await self._backend(src).destroy(src)  # an NFS file this pool created
             record = self.store.record(pool.uuid)
             for path in record["created_files"]:
-                await backend_for(FileSource(path=path)).destroy(FileSource(path=path))
+                await self._backend(FileSource(path=path)).destroy(FileSource(path=path))
             self.store.remove_record(pool.uuid)
 
     # ------------------------------------------------------------ volumes
@@ -560,7 +619,7 @@ class Engine:
     def _recheck_sources(self, pool: Pool) -> bool:
         problems = {k: v for k, v in pool.source_problems.items() if k == "activation"}
         for src in pool.definition.sources:
-            problem = backend_for(src).problem(src)
+            problem = self._backend(src).problem(src)
             if problem:
                 problems[src.key] = problem
         if problems == pool.source_problems:

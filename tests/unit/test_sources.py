@@ -95,3 +95,37 @@ def test_only_network_sources_are_retried(tmp_path):
     assert iscsi.retried and nfs.retried
     assert not backend_for(FileSource(path="/x.img"), str(tmp_path)).retried
     assert not backend_for(DeviceSource(path="/dev/sdz"), str(tmp_path)).retried
+
+
+async def test_engine_retries_only_degraded_pools_network_sources(tmp_path, monkeypatch):
+    from storaged.errors import Degraded
+    from storaged.model.definitions import FileSource, PoolDef
+    from storaged.pools import DEGRADED, RUNNING, Engine, Pool, Settings
+    from storaged.sources.iscsi import IscsiBackend
+
+    engine = Engine(Settings(config_dir=str(tmp_path / "etc"), state_dir=str(tmp_path / "lib"),
+                             run_dir=str(tmp_path / "run")))
+    net = IscsiSource(host="127.0.0.1", target=IQN, lun=1)
+    local = FileSource(path=str(tmp_path / "gone.img"))
+    pools = [Pool(definition=PoolDef(name=n, uuid=f"u{n}", volume_group=n, sources=srcs), state=st)
+             for n, srcs, st in (("a", [net], DEGRADED), ("b", [local], DEGRADED),
+                                 ("c", [IscsiSource(host="h", target=IQN, lun=2)], RUNNING))]
+    engine.pools = {p.uuid: p for p in pools}
+    tried, started, reachable = [], [], []
+
+    async def up(self, src):
+        tried.append(src)
+        if not reachable:
+            raise Degraded("not reachable")
+        return "/dev/sdx"
+
+    async def start_pools(pools, locked=False):
+        started.extend(p.name for p in pools)
+
+    monkeypatch.setattr(IscsiBackend, "up", up)
+    monkeypatch.setattr(engine, "_start_pools", start_pools)
+    await engine.retry_sources()
+    assert tried == [net] and started == []  # still out of reach: no start
+    reachable.append(True)
+    await engine.retry_sources()
+    assert tried == [net, net] and started == ["a"]  # back: the pool is started again

@@ -16,7 +16,7 @@ from dbus_fast.constants import NameFlag, RequestNameReply
 from . import __version__, embedded
 from .bus.names import BUS_NAME
 from .bus.service import BusService, StoragedBus
-from .errors import StoragedError
+from .errors import InvalidArgument, StoragedError
 from .lvm import Lvm
 from .model.sizes import parse_size
 from .notify import notify, setup_logging
@@ -58,6 +58,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         s.default_pool_vg = conf.get("daemon", "default_pool_volume_group")
     if conf.has_option("daemon", "default_pool"):
         s.default_pool = conf.getboolean("daemon", "default_pool")
+    if conf.has_option("daemon", "source_retry_interval"):
+        s.source_retry_interval = conf.getfloat("daemon", "source_retry_interval")
+        if s.source_retry_interval <= 0:
+            raise InvalidArgument("storaged.conf source_retry_interval must be a positive number of seconds")
     if args.default_pool_size:
         s.default_pool_size = parse_size(args.default_pool_size, field="--default-pool-size")
     if args.no_default_pool:
@@ -126,6 +130,7 @@ async def _serve(args: argparse.Namespace) -> int:
         log.error("lost the connection to the bus")
         return 2
     watcher.stop()
+    engine.close()
     notify("STOPPING=1")
     log.info("stopping: letting %d call(s) in flight finish", service.callers.in_flight)
     try:

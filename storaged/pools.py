@@ -123,6 +123,8 @@ class Settings:
     default_pool_name: str = "default"
     default_pool_vg: str = "vg_default"
     command_timeout: float = 120.0  # seconds an LVM command may take before it is killed
+    # Seconds between retries of network sources (iSCSI, NFS) out of reach.
+    source_retry_interval: float = 10.0
 
 
 class Engine:
@@ -142,6 +144,10 @@ class Engine:
         # PV metadata fingerprints as of the last refresh (see lvm/label.py);
         # the watcher's poll compares against them.
         self.pv_fingerprints: dict[str, bytes | None] = {}
+        self._retry_task: asyncio.Task | None = None
+
+    def _backend(self, src: Source):
+        return backend_for(src, self.settings.run_dir)
 
     # ------------------------------------------------------------ lookup
 
@@ -182,6 +188,40 @@ class Engine:
         autostart = [p for p in self.pools.values() if p.autostart and not p.active]
         if autostart:
             await self._start_pools(autostart)
+        self._retry_task = asyncio.ensure_future(self._retry_sources_forever())
+
+    def close(self) -> None:
+        if self._retry_task:
+            self._retry_task.cancel()
+
+    async def _retry_sources_forever(self) -> None:
+        """A network PV not reachable at boot (a late network, a target started
+        after us) or lost later is brought up again by itself: every few
+        seconds, each degraded pool's retried sources that are out of reach."""
+        while True:
+            await asyncio.sleep(self.settings.source_retry_interval)
+            try:
+                await self.retry_sources()
+            except StoragedError as exc:
+                log.warning("retrying sources: %s", exc.message)
+
+    async def retry_sources(self) -> None:
+        for pool in list(self.pools.values()):
+            if pool.state != DEGRADED or pool.lock.locked():
+                continue
+            backends = [(src, self._backend(src)) for src in pool.definition.sources]
+            due = [(s, b) for s, b in backends if b.retried and b.problem(s)]
+            if not due:
+                continue
+            try:
+                for src, backend in due:
+                    await backend.up(src)
+            except StoragedError as exc:
+                log.debug("pool %s: still out of reach: %s", pool.name, exc.message)
+                continue
+            log.info("pool %s: %d source(s) back; starting it again", pool.name, len(due))
+            # Start is the retry for a degraded pool: vgscan, activate, refresh.
+            await self._start_pools([pool])
 
     async def _create_default_pool(self) -> None:
         s = self.settings
@@ -281,7 +321,7 @@ class Engine:
                         self._forget(pool)
                     else:
                         for path in record.get("created_files", []):
-                            await backend_for(FileSource(path=path)).destroy(FileSource(path=path))
+                            await self._backend(FileSource(path=path)).destroy(FileSource(path=path))
                     self.store.remove_record(uuid)
                 elif intent["op"] == "delete" and pool:
                     await self._delete_storage(pool)  # roll forward
@@ -330,6 +370,7 @@ class Engine:
         record = self.store.record(pool.uuid)
         created_files: list[str] = []
         created_pvs: list[str] = []
+        created_sources: list[Source] = []  # other sources whose create() made a file (NFS)
         brought_up: list[Source] = []
         created_vg, extended = False, []
         try:
@@ -338,8 +379,10 @@ class Engine:
             for src in pool.definition.sources:
                 device, made = await self._create_source(pool, src, record, pv_vgs, force)
                 brought_up.append(src)
-                if made:
+                if made and isinstance(src, FileSource):
                     created_files.append(src.path)
+                elif made:
+                    created_sources.append(src)
                 devices.append(device)
             if created_files:
                 pv_vgs = await self.lvm.pv_vg_names()
@@ -384,14 +427,15 @@ class Engine:
                     await self.lvm.vgreduce(pool.vg_name, device)
             except StoragedError as undo:
                 log.error("undoing build of %s: %s", pool.name, undo.message)
-            await self._undo_build(pool, created_pvs, created_files, record)
+            await self._undo_build(pool, created_pvs, created_files, record, created_sources,
+                                   brought_up if was == INACTIVE else [])
             self._set_state(pool, was, getattr(exc, "message", "") and f"build failed: {exc.message}")
             raise
         self._set_state(pool, was if was != BUILDING else INACTIVE, "")
 
     async def _create_source(self, pool: Pool, src: Source, record: dict,
                              pv_vgs: dict[str, str], force: bool) -> tuple[str, bool]:
-        backend = backend_for(src)
+        backend = self._backend(src)
         if isinstance(src, FileSource) and os.path.lexists(src.path):
             if src.path in record["created_files"]:
                 return await backend.up(src), False
@@ -418,7 +462,8 @@ class Engine:
             raise
 
     async def _undo_build(self, pool: Pool, created_pvs: list[str], created_files: list[str],
-                          record: dict) -> None:
+                          record: dict, created_sources: list[Source] = (),
+                          brought_up: list[Source] = ()) -> None:
         for device in created_pvs:
             try:
                 if await self._vg_of(device) is None:
@@ -427,12 +472,23 @@ class Engine:
                 log.warning("undoing build of %s: %s", pool.name, exc.message)
         for path in created_files:
             try:
-                await backend_for(FileSource(path=path)).destroy(FileSource(path=path))
+                await self._backend(FileSource(path=path)).destroy(FileSource(path=path))
             except (StoragedError, OSError) as exc:
                 log.warning("undoing build of %s: cannot remove %s: %s", pool.name, path, exc)
             if path in record["created_files"]:
                 record["created_files"].remove(path)
         self.store.save_record(pool.uuid, record)
+        for src in created_sources:  # an NFS file: removed, and its export unmounted
+            await self._quietly(pool, self._backend(src).destroy(src))
+        for src in brought_up:  # an iSCSI session: logged out
+            if not isinstance(src, FileSource) and src not in created_sources:
+                await self._quietly(pool, self._backend(src).down(src))
+
+    async def _quietly(self, pool: Pool, step) -> None:
+        try:
+            await step
+        except (StoragedError, OSError) as exc:
+            log.warning("undoing build of %s: %s", pool.name, getattr(exc, "message", exc))
 
     async def _vg_of(self, device: str) -> str | None:
         return (await self.lvm.pv_vg_names()).get(device) or None
@@ -448,7 +504,7 @@ class Engine:
             pool.source_problems = {}
             for src in pool.definition.sources:
                 try:
-                    await backend_for(src).up(src)
+                    await self._backend(src).up(src)
                 except (Degraded, Failed, NotSupported, InvalidArgument) as exc:
                     pool.source_problems[src.key] = exc.message
 
@@ -492,7 +548,7 @@ class Engine:
         except NotFound:
             pass
         for src in reversed(pool.definition.sources):
-            await backend_for(src).down(src)
+            await self._backend(src).down(src)
 
     def _deactivate(self, pool: Pool) -> None:
         for vol in list(pool.volumes.values()):
@@ -521,9 +577,9 @@ class Engine:
         devices = []
         for src in pool.definition.sources:
             try:
-                if backend_for(src).device(src) or not isinstance(src, FileSource) \
+                if self._backend(src).device(src) or not isinstance(src, FileSource) \
                         or os.path.lexists(src.path):
-                    devices.append(await backend_for(src).up(src))
+                    devices.append(await self._backend(src).up(src))
             except (Degraded, NotSupported, Failed):
                 pass
         try:
@@ -539,10 +595,13 @@ class Engine:
                     await self.lvm.pvremove(device)
         finally:
             for src in pool.definition.sources:
-                await backend_for(src).down(src)
+                await self._backend(src).down(src)
+        for src in pool.definition.sources:
+            if not isinstance(src, FileSource):
+                await self._backend(src).destroy(src)  # an NFS file this pool created
         record = self.store.record(pool.uuid)
         for path in record["created_files"]:
-            await backend_for(FileSource(path=path)).destroy(FileSource(path=path))
+            await self._backend(FileSource(path=path)).destroy(FileSource(path=path))
 
     # ------------------------------------------------------------ volumes
 
@@ -680,7 +739,7 @@ class Engine:
                 await self._undo_build(pool, [device] if created_pv else [],
                                        [src.path] if made else [], record)
                 if not made:
-                    await backend_for(src).down(src)
+                    await self._backend(src).down(src)
                 self._set_intent(pool.uuid, None)
                 raise
             pool.definition = replace(pool.definition, sources=[*pool.definition.sources, src])
@@ -692,7 +751,7 @@ class Engine:
         """After a crash in AddPhysicalVolume: keep it if the definition got it,
         else take back whatever of it reached LVM and the disk."""
         if src.key not in {s.key for s in pool.definition.sources}:
-            backend = backend_for(src)
+            backend = self._backend(src)
             device = backend.device(src)
             if device is None and isinstance(src, FileSource) and os.path.lexists(src.path):
                 device = await backend.up(src)
@@ -713,7 +772,7 @@ class Engine:
 
     def _find_source(self, pool: Pool, ident: str) -> Source:
         for src in pool.definition.sources:
-            if ident in (src.key, backend_for(src).device(src)):
+            if ident in (src.key, self._backend(src).device(src)):
                 return src
         raise NotFound(f"pool {pool.name!r} has no physical volume {ident!r} "
                        f"(name it as in its definition or by its device)")
@@ -723,7 +782,7 @@ class Engine:
         source down; a file this pool created is removed."""
         self._require_running(pool)
         src = self._find_source(pool, ident)
-        device = backend_for(src).device(src)
+        device = self._backend(src).device(src)
         if device is None:
             raise Degraded(f"{src.key} is not up; bring it back before removing it")
         reports = await self.lvm.fullreport()
@@ -764,7 +823,7 @@ class Engine:
         if src is None:
             self._set_intent(pool.uuid, None)
             return
-        backend = backend_for(src)
+        backend = self._backend(src)
         device = backend.device(src)
         if device is None and isinstance(src, FileSource) and os.path.lexists(src.path):
             device = await backend.up(src)
@@ -842,7 +901,7 @@ class Engine:
     def _recheck_sources(self, pool: Pool) -> bool:
         problems = {k: v for k, v in pool.source_problems.items() if k == "activation"}
         for src in pool.definition.sources:
-            problem = backend_for(src).problem(src)
+            problem = self._backend(src).problem(src)
             if problem:
                 problems[src.key] = problem
         if problems == pool.source_problems:

@@ -8,6 +8,11 @@ from ..model.definitions import DeviceSource, FileSource, IscsiSource, NfsSource
 class SourceBackend:
     """Brings one kind of PV source up and down. Every step is idempotent."""
 
+    # Whether the engine retries up() while the source is out of reach: a
+    # network source may just not be reachable yet; a local one won't come back
+    # by waiting (and an admin who detached it meant it).
+    retried = False
+
     async def create(self, src: Source, *, force: bool = False) -> tuple[str, bool]:
         """Make the source exist for the first time; returns (device, created_something)."""
         raise NotImplementedError
@@ -32,38 +37,18 @@ class SourceBackend:
         """Remove what create() made (a file); the PV label is already gone."""
 
 
-class _Unsupported(SourceBackend):
-    def __init__(self, kind: str):
-        self.kind = kind
-
-    def _refuse(self):
-        raise NotSupported(f"{self.kind} physical volumes are not supported by this version")
-
-    async def create(self, src, *, force=False):
-        self._refuse()
-
-    async def up(self, src):
-        self._refuse()
-
-    def device(self, src):
-        return None
-
-    async def down(self, src):
-        return None
-
-    def problem(self, src):
-        return f"{self.kind} physical volumes are not supported by this version"
-
-
-def backend_for(src: Source) -> SourceBackend:
+def backend_for(src: Source, run_dir: str) -> SourceBackend:
+    """The backend for `src`; run_dir is the daemon's run directory (NFS mounts live there)."""
     from .device import DeviceBackend
     from .file import FileBackend
+    from .iscsi import IscsiBackend
+    from .nfs import NfsBackend
     if isinstance(src, FileSource):
         return FileBackend()
     if isinstance(src, DeviceSource):
         return DeviceBackend()
     if isinstance(src, IscsiSource):
-        return _Unsupported("iSCSI")
+        return IscsiBackend()
     if isinstance(src, NfsSource):
-        return _Unsupported("NFS")
+        return NfsBackend(run_dir)
     raise NotSupported(f"unknown physical volume type {type(src).__name__}")

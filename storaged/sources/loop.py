@@ -24,9 +24,11 @@ def _backing_file(sys_loop_dir: str) -> str | None:
         return None
 
 
-def bound_to(path: str) -> list[str]:
-    """Every loop device now bound to `path` (normally none or one)."""
-    want = os.path.realpath(path)
+def bound_to(path: str, resolve: bool = True) -> list[str]:
+    """Every loop device now bound to `path` (normally none or one). With
+    resolve=False the path is taken as it is, without touching the file system
+    (a file on a network mount that may hang)."""
+    want = os.path.realpath(path) if resolve else path
     found = []
     for d in glob.glob("/sys/block/loop*/loop"):
         backing = _backing_file(d)
@@ -40,9 +42,16 @@ def backing_file_of(device: str) -> str | None:
     return _backing_file(f"/sys/block/{name}/loop")
 
 
-async def attach(path: str) -> str:
+def bound_under(directory: str) -> list[str]:
+    """Loop devices bound to a file below `directory` (no file system access)."""
+    prefix = directory.rstrip("/") + "/"
+    return [d for d in (f"/dev/{p.split('/')[3]}" for p in glob.glob("/sys/block/loop*/loop"))
+            if (_backing_file(f"/sys/block/{d[5:]}/loop") or "").startswith(prefix)]
+
+
+async def attach(path: str, resolve: bool = True) -> str:
     """Bind `path` to a loop device, reusing one already bound to it."""
-    existing = bound_to(path)
+    existing = bound_to(path, resolve)
     if existing:
         return existing[0]
     try:
@@ -63,6 +72,6 @@ async def detach(device: str) -> None:
         raise Failed(f"cannot detach {device}: {runner._useful_lines(exc.stderr)}") from None
 
 
-async def detach_file(path: str) -> None:
-    for device in bound_to(path):
+async def detach_file(path: str, resolve: bool = True) -> None:
+    for device in bound_to(path, resolve):
         await detach(device)

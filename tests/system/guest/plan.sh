@@ -37,13 +37,16 @@ plan_boot1() {
     check storaged.vol2-allocate      storaged_multi_volume       180
     check storaged.vol2-data          storaged_multi_volume_data
     check storaged.loop-devices       storaged_loop_devices
+    check storaged.iscsi-pool         storaged_iscsi_pool         180
+    check storaged.vol3-iscsi         storaged_iscsi_volume       180
+    check storaged.nfs-pool           storaged_nfs_pool           180
+    check storaged.vol4-nfs           storaged_nfs_volume         180
     check storaged.dbus-activation    storaged_dbus_activation    120
     check jobs.pvmove                 storaged_jobs_pvmove        300
     check jobs.resize                 storaged_jobs_resize        120
     check jobs.wipe                   storaged_jobs_wipe          120
-    # Next: pools with iSCSI and NFS physical volumes (remote.sh has the
-    # servers), polkit (an unprivileged caller is refused, an authorized one is
-    # not).
+    check storaged.net-pools-stop     storaged_net_pools_stop     120
+    # Next: polkit (an unprivileged caller is refused, an authorized one is not).
 }
 
 plan_boot2() {
@@ -53,11 +56,17 @@ plan_boot2() {
     check storaged.active             storaged_active_at_boot
     check storaged.before-multi-user  storaged_before_multi_user
     check storaged.critical-chain     storaged_critical_chain
+    check storaged.net-pools-back     storaged_net_pools_back     150
     check storaged.pools-running      storaged_autostart_pools_running 120
     check storaged.loop-devices       storaged_loop_devices
     check storaged.volumes-active     storaged_volumes_active
     check storaged.object-paths       storaged_object_paths_stable
     check storaged.vol1-data          storaged_vol1_readback
     check storaged.vol2-data          storaged_vol2_readback
+    check storaged.vol3-data          storaged_vol3_readback
+    check storaged.vol4-data          storaged_vol4_readback
     check storaged.outside-activation storaged_outside_activation
+    # Log out and unmount before poweroff: the servers stop at shutdown, and
+    # LVs left active on them hang blk-availability.service's stop for minutes.
+    check storaged.net-pools-stop     storaged_net_pools_stop     120
 }

@@ -308,3 +308,102 @@ storaged_outside_activation() {
     within_a_second "Active=true after lvchange -ay" volume_active_is "$vol" true
     wait_block "$dev" 10
 }
+
+# ---------------------------------------------------------------- network PVs
+# An iSCSI LUN served by tgt and a file on an NFS export, both on 127.0.0.1.
+# The daemon logs in and mounts by itself; nothing here does it for it.
+# Recorded: pool.netiscsi pool.netnfs, vg.*, vol.vol3 vol.vol4, dev.*, *.sha256.
+
+NET_IQN=$LAB_IQN_PREFIX:pool
+NET_LUN_FILE=/var/lib/storaged-lab/iscsi-pool.img
+NET_NFS_DIR=/srv/storaged-lab-pool
+NET_BY_PATH=/dev/disk/by-path/ip-$LAB_PORTAL-iscsi-$NET_IQN-lun-1
+ISCSI_POOL_XML="<pool type='lvm'><name>netiscsi</name><physical_volume type='iscsi'>\
+<host port='3260'>127.0.0.1</host><target>$NET_IQN</target><lun>1</lun></physical_volume></pool>"
+NFS_POOL_XML="<pool type='lvm'><name>netnfs</name><physical_volume type='nfs'>\
+<server>127.0.0.1</server><export>$NET_NFS_DIR</export><file size='96M'>netnfs.img</file>\
+</physical_volume></pool>"
+
+# The servers: tgt's targets live in memory only, so each boot adds it again
+# (on the same backing file); the export line stays in /etc/exports.d.
+net_servers_start() {
+    tgt_start
+    [ -n "$(tgt_tid_of "$NET_IQN")" ] || tgt_add_lun pool "$NET_LUN_FILE" 128M > /dev/null
+    if grep -qs "^$NET_NFS_DIR " "$LAB_EXPORTS"; then
+        systemctl start nfs-server.service
+        exportfs -ra
+    else
+        nfs_export_start "$NET_NFS_DIR"
+    fi
+}
+
+# create_net_pool KEY XML: CreatePool, running, autostart; records pool.KEY and vg.KEY.
+create_net_pool() {
+    local key=$1 xml=$2 pool
+    echo "$xml"
+    pool=$(bus_call "$SD_MANAGER" "$IF_MANAGER" CreatePool s "$xml")
+    pool=$(await_object "$pool" "CreatePool $key")
+    [ -n "$pool" ] || pool=$(bus_call "$SD_MANAGER" "$IF_MANAGER" LookupPool s "$key")
+    state_set "pool.$key" "$pool"
+    wait_pool_running "$pool" 120
+    state_set "vg.$key" "$(bus_get "$pool" "$IF_POOL" VolumeGroup)"
+    bus_call "$pool" "$IF_POOL" SetAutostart b true
+    pvs -o pv_name,vg_name,pv_size
+}
+
+storaged_iscsi_pool() {
+    net_servers_start
+    create_net_pool netiscsi "$ISCSI_POOL_XML"
+    [ -b "$NET_BY_PATH" ] || fail "$NET_BY_PATH is not there: storaged did not log in"
+    iscsiadm -m session
+    pvs --noheadings -o pv_name --select "vg_name=netiscsi" | tr -d ' ' \
+        | grep -qx "$(readlink -f "$NET_BY_PATH")" || fail "the LUN is not a PV of VG netiscsi"
+}
+
+storaged_nfs_pool() {
+    local mnt
+    net_servers_start
+    create_net_pool netnfs "$NFS_POOL_XML"
+    mnt=$(grep " /run/storaged/nfs/[^ ]* nfs4 " /proc/mounts) || fail "storaged mounted no NFS export under /run/storaged/nfs"
+    echo "$mnt"
+    for o in nosuid nodev noexec vers=4.2 hard; do
+        echo "$mnt" | grep -q "[ ,]$o[, ]" || fail "the NFS mount lacks $o: $mnt"
+    done
+    [ -f "$NET_NFS_DIR/netnfs.img" ] || fail "no netnfs.img in the export"
+    [ -n "$(loop_of "$(echo "$mnt" | cut -d' ' -f2)/netnfs.img")" ] || fail "netnfs.img is on no loop device"
+}
+
+storaged_iscsi_volume() { allocate_volume netiscsi vol3; write_and_verify vol3; }
+storaged_nfs_volume() { allocate_volume netnfs vol4; write_and_verify vol4; }
+
+# Stop logs out and unmounts (and leaves the pools autostart for boot 2).
+storaged_net_pools_stop() {
+    bus_call "$(state_need pool.netiscsi)" "$IF_POOL" Stop
+    bus_call "$(state_need pool.netnfs)" "$IF_POOL" Stop
+    wait_for 20 "the iSCSI session to end" test ! -e "$NET_BY_PATH"
+    ! grep -q " /run/storaged/nfs/" /proc/mounts || fail "the NFS export is still mounted after Stop: $(grep /run/storaged/nfs /proc/mounts)"
+}
+
+# Boot 2: tgt and nfs-server are not started at boot; storaged's pools on
+# them are degraded until the check starts them, then the daemon's retry
+# brings them back by itself.
+storaged_net_pools_back() {
+    local pool key state start
+    for key in netiscsi netnfs; do
+        pool=$(state_need "pool.$key")
+        echo "$key before the servers: $(bus_get "$pool" "$IF_POOL" State) ($(bus_get "$pool" "$IF_POOL" StateReason))"
+    done
+    net_servers_start
+    start=$SECONDS
+    for key in netiscsi netnfs; do
+        pool=$(state_need "pool.$key")
+        until [ "$(bus_get "$pool" "$IF_POOL" State)" = running ]; do
+            ((SECONDS - start < 75)) || fail "pool $key is $(bus_get "$pool" "$IF_POOL" State) 75 s after its server started: $(bus_get "$pool" "$IF_POOL" StateReason)"
+            sleep 1
+        done
+        echo "$key running $((SECONDS - start)) s after the servers started"
+    done
+}
+
+storaged_vol3_readback() { local dev; dev=$(state_need dev.vol3); wait_block "$dev" 30; verify_pattern vol3 "$dev"; }
+storaged_vol4_readback() { local dev; dev=$(state_need dev.vol4); wait_block "$dev" 30; verify_pattern vol4 "$dev"; }

@@ -1,0 +1,163 @@
+"""An iSCSI LUN: log in to the target, the PV is the LUN's /dev/disk/by-path name.
+
+Every iscsiadm call goes through runner with a timeout: an unreachable portal
+must leave the pool degraded (and retried by the engine), never hang the daemon.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import time
+
+from .. import runner
+from ..errors import Degraded, Failed, InvalidArgument, StoragedError
+from ..model.definitions import DeviceSource, IscsiSource
+from ..runner import CommandFailed, CommandTimeout
+from .base import SourceBackend
+
+ISCSIADM = "iscsiadm"
+BY_PATH = "/dev/disk/by-path"
+# Bounded so that a dead portal at boot delays READY=1 by at most this much per source.
+DISCOVERY_TIMEOUT = 20.0
+LOGIN_TIMEOUT = 30.0
+DEVICE_TIMEOUT = 30.0
+# iscsiadm's exit statuses that mean "nothing to do" (see iscsiadm(8)).
+ERR_SESS_EXISTS = 15
+ERR_NO_OBJS_FOUND = 21
+
+
+def portal(src: IscsiSource) -> str:
+    host = f"[{src.host}]" if ":" in src.host else src.host
+    return f"{host}:{src.port}"
+
+
+def by_path(src: IscsiSource) -> str:
+    """The udev by-path link of the LUN (what udev's path_id names it)."""
+    return f"{BY_PATH}/ip-{portal(src)}-iscsi-{src.target}-lun-{src.lun}"
+
+
+def read_chap(path: str) -> tuple[str, str]:
+    """(username, password) from a root-only file of `username=` and `password=` lines."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InvalidArgument(f"CHAP file {path}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidArgument(f"CHAP file {path} is not a regular file")
+        if st.st_uid != 0:
+            raise InvalidArgument(f"CHAP file {path} is not owned by root; chown root it")
+        if st.st_mode & 0o077:
+            raise InvalidArgument(f"CHAP file {path} is readable by others "
+                                  f"(mode {stat.S_IMODE(st.st_mode):04o}); chmod 600 it")
+        with os.fdopen(os.dup(fd), encoding="utf-8") as f:
+            text = f.read(64 * 1024)
+    finally:
+        os.close(fd)
+    values = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or key.strip() not in ("username", "password"):
+            raise InvalidArgument(f"CHAP file {path}: expected 'username=...' and "
+                                  f"'password=...' lines")
+        values[key.strip()] = value.strip()
+    if not values.get("username") or not values.get("password"):
+        raise InvalidArgument(f"CHAP file {path} needs both a username= and a password= line")
+    return values["username"], values["password"]
+
+
+async def _iscsiadm(args: list[str], timeout: float, ok: tuple[int, ...] = ()) -> None:
+    try:
+        await runner.run([ISCSIADM, *args], timeout=timeout)
+    except CommandFailed as exc:
+        if exc.returncode in ok:
+            return
+        raise
+    except CommandTimeout:
+        raise
+    except Failed as exc:  # the command itself is missing
+        raise Failed(f"iSCSI physical volumes need open-iscsi (iscsiadm): {exc.message}") from None
+
+
+class IscsiBackend(SourceBackend):
+    retried = True  # a target that is not reachable yet may be later (late network)
+
+    async def _login(self, src: IscsiSource) -> str:
+        """Discovery, CHAP settings, login (idempotent); waits for the LUN's device."""
+        where = f"iSCSI target {src.target} at {portal(src)}"
+        node = ["-m", "node", "-T", src.target, "-p", portal(src)]
+        try:
+            # Read the credentials first: a bad file is the admin's to fix, no network needed.
+            chap = read_chap(src.auth_file) if src.auth_file else None
+            await _iscsiadm(["-m", "discovery", "-t", "sendtargets", "-p", portal(src)],
+                            DISCOVERY_TIMEOUT)
+            if chap:
+                # iscsiadm takes values only on its command line; they stay in
+                # iscsid's root-only node database, never in the pool XML.
+                for name, value in (("node.session.auth.authmethod", "CHAP"),
+                                    ("node.session.auth.username", chap[0]),
+                                    ("node.session.auth.password", chap[1])):
+                    await _iscsiadm([*node, "-o", "update", "-n", name, "-v", value], 30)
+            await _iscsiadm([*node, "--login"], LOGIN_TIMEOUT, ok=(ERR_SESS_EXISTS,))
+        except InvalidArgument:
+            raise
+        except StoragedError as exc:
+            raise Degraded(f"{where} is not reachable: {exc.message}") from None
+        link = by_path(src)
+        deadline = time.monotonic() + DEVICE_TIMEOUT
+        while not _is_block(link):
+            if time.monotonic() > deadline:
+                raise Degraded(f"{where}: logged in but {link} did not appear within "
+                               f"{DEVICE_TIMEOUT:g} s (is LUN {src.lun} served?)")
+            await asyncio.sleep(0.2)
+        return os.path.realpath(link)
+
+    async def create(self, src: IscsiSource, *, force: bool = False) -> tuple[str, bool]:
+        from .device import DeviceBackend
+        try:
+            device = await self._login(src)
+        except Degraded as exc:
+            raise Failed(exc.message) from None
+        try:
+            # The same checks as a local disk: not mounted, no signature unless forced.
+            await DeviceBackend().create(DeviceSource(path=device), force=force)
+        except BaseException:
+            await self.down(src)
+            raise
+        return device, False
+
+    async def up(self, src: IscsiSource) -> str:
+        # LVM reports the kernel name (/dev/sdX); the by-path link is how we find it.
+        return await self._login(src)
+
+    def device(self, src: IscsiSource) -> str | None:
+        link = by_path(src)
+        return os.path.realpath(link) if _is_block(link) else None
+
+    def problem(self, src: IscsiSource) -> str | None:
+        if _is_block(by_path(src)):
+            return None
+        return f"iSCSI LUN {src.lun} of {src.target} at {portal(src)} is not connected"
+
+    async def down(self, src: IscsiSource) -> None:
+        try:
+            await _iscsiadm(["-m", "node", "-T", src.target, "-p", portal(src), "--logout"],
+                            LOGIN_TIMEOUT, ok=(ERR_NO_OBJS_FOUND,))
+        except CommandTimeout:
+            raise
+        except CommandFailed as exc:
+            raise Failed(f"cannot log out of iSCSI target {src.target} at {portal(src)}: "
+                         f"{runner._useful_lines(exc.stderr)}") from None
+        except Failed:
+            return  # no iscsiadm: nothing can be logged in
+
+
+def _is_block(path: str) -> bool:
+    try:
+        return stat.S_ISBLK(os.stat(path).st_mode)
+    except OSError:
+        return False

@@ -752,9 +752,7 @@ class Engine:
         else take back whatever of it reached LVM and the disk."""
         if src.key not in {s.key for s in pool.definition.sources}:
             backend = self._backend(src)
-            device = backend.device(src)
-            if device is None and isinstance(src, FileSource) and os.path.lexists(src.path):
-                device = await backend.up(src)
+            device = await self._source_device(src)
             if device:
                 owner = (await self.lvm.pv_vg_names()).get(device)
                 if owner == pool.vg_name:
@@ -763,12 +761,24 @@ class Engine:
                 if owner == "":
                     await self.lvm.pvremove(device)
                 await backend.down(src)
-            record = self.store.record(pool.uuid)
-            if isinstance(src, FileSource) and src.path in record["created_files"]:
-                await backend.destroy(src)
-                record["created_files"].remove(src.path)
-                self.store.save_record(pool.uuid, record)
+            await self._destroy_if_created(pool, src)
         self._set_intent(pool.uuid, None)
+
+    async def _destroy_if_created(self, pool: Pool, src: Source) -> None:
+        """Remove a file PV's file if this pool created it, and forget it."""
+        record = self.store.record(pool.uuid)
+        if isinstance(src, FileSource) and src.path in record["created_files"]:
+            await self._backend(src).destroy(src)
+            record["created_files"].remove(src.path)
+            self.store.save_record(pool.uuid, record)
+
+    async def _source_device(self, src: Source) -> str | None:
+        """The source's device, attaching an existing file to look at it."""
+        backend = self._backend(src)
+        device = backend.device(src)
+        if device is None and isinstance(src, FileSource) and os.path.lexists(src.path):
+            device = await backend.up(src)
+        return device
 
     def _find_source(self, pool: Pool, ident: str) -> Source:
         for src in pool.definition.sources:
@@ -824,9 +834,7 @@ class Engine:
             self._set_intent(pool.uuid, None)
             return
         backend = self._backend(src)
-        device = backend.device(src)
-        if device is None and isinstance(src, FileSource) and os.path.lexists(src.path):
-            device = await backend.up(src)
+        device = await self._source_device(src)
         pv_vgs = await self.lvm.pv_vg_names()
         if device and pv_vgs.get(device) == pool.vg_name:
             # Interrupted before vgreduce: roll back (the data stays where it is).
@@ -839,11 +847,7 @@ class Engine:
         if device and device in pv_vgs:
             await self.lvm.pvremove(device)
         await backend.down(src)
-        record = self.store.record(pool.uuid)
-        if isinstance(src, FileSource) and src.path in record["created_files"]:
-            await backend.destroy(src)
-            record["created_files"].remove(src.path)
-            self.store.save_record(pool.uuid, record)
+        await self._destroy_if_created(pool, src)
         pool.definition = replace(pool.definition, sources=[
             s for s in pool.definition.sources if s.key != key])
         self.store.save(pool.definition)

@@ -4,6 +4,7 @@ the next start converges with no orphan loop device, VG, file or definition.
 The kill comes from `lvm` and `losetup` wrappers the test puts first on the
 daemon's PATH: at the chosen command they SIGKILL their parent (the daemon),
 before or after running the real command. The product knows nothing of them."""
+import asyncio
 import json
 import os
 import shutil
@@ -118,3 +119,49 @@ async def test_kill_during_add_pv_rolls_back(world, client, step, when):
     assert not os.path.exists(extra)
     assert len(loops_under(world.base)) == 1
     assert extra not in await client.call(pool, POOL, "GetXML")
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+async def test_kill_during_allocate_volume_converges_to_lvm(world, client, when):
+    d = world.daemon()
+    vg = f"{world.prefix}alloc"
+    pool = await client.call(MANAGER, MGR, "CreatePool", "s", [world.pool_xml(vg, ("al.img", "32M"))])
+    await client.call(pool, POOL, "SetAutostart", "b", [True])
+    d.stop()
+    world.daemon(env=killer_env(world, "lvm", "lvcreate", when))
+    await call_expecting_death(client, pool, POOL, "AllocateVolume", "sta{sv}", ["v", 4 * MiB, {}])
+    world.daemon()
+    out = json.loads(lvm("lvs", "--reportformat", "json", "-o", "lv_name", vg).stdout)
+    lvs = {lv["lv_name"] for lv in out["report"][0]["lv"]}
+    assert lvs == ({"v"} if when == "after" else set())  # lvcreate commits or not, atomically
+    vols = await client.get(pool, POOL, "Volumes")
+    assert len(vols) == len(lvs)
+    assert len(loops_under(world.base)) == 1
+
+
+@pytest.mark.parametrize("step", ["vgreduce", "pvremove"])
+async def test_kill_during_remove_pv_converges(world, client, step):
+    d = world.daemon()
+    vg = f"{world.prefix}rm"
+    pool = await client.call(MANAGER, MGR, "CreatePool", "s",
+                             [world.pool_xml(vg, ("r1.img", "32M"), ("r2.img", "32M"))])
+    await client.call(pool, POOL, "SetAutostart", "b", [True])
+    d.stop()
+    world.daemon(env=killer_env(world, "lvm", step, "after"))
+    r2 = world.path("r2.img")
+    try:
+        await client.call(pool, POOL, "RemovePhysicalVolume", "s", [r2])  # a Job: the kill comes later
+    except DBusError:
+        pass
+    for _ in range(100):
+        if os.path.exists(world.path("killed-lvm")):
+            break
+        await asyncio.sleep(0.1)
+    assert os.path.exists(world.path("killed-lvm"))
+    await asyncio.sleep(0.5)
+    world.daemon()
+    # The PV was out of the VG when the daemon died: the removal is finished.
+    assert await client.get(pool, POOL, "State") == "running"
+    assert len(await client.get(pool, POOL, "PhysicalVolumes")) == 1
+    assert not os.path.exists(r2) and r2 not in await client.call(pool, POOL, "GetXML")
+    assert len(loops_under(world.base)) == 1

@@ -20,7 +20,7 @@ from .jobs import Job, Jobs
 from .lvm import Lvm, VgReport
 from .lvm.metadata import find_lv, read_backup
 from .lvm.metadata import seqno as backup_seqno
-from .lvm.label import fingerprints, fingerprints_now
+from .lvm.label import fingerprints
 from .model.definitions import (FileSource, PoolDef, Source, VolumeDef, _parse_document,
                                 parse_pool, parse_source, parse_volume, pool_to_xml,
                                 source_element, to_string, volume_element)
@@ -628,7 +628,9 @@ class Engine:
             # also spares callers its "not a multiple of 512" refusal.
             await self.lvm.lvcreate(pool.vg_name, name, needed)
             vol = self._learn_new_volume(pool, name, needed)
-            if vol is None:
+            if vol is not None:
+                await self._own_change_seen(pool)
+            else:
                 await self._refresh([pool])
                 vol = pool.volume_named(name)
                 if vol is None:
@@ -653,11 +655,33 @@ class Engine:
         pool.available -= size
         self.listener.volume_added(pool, vol)
         self._changed(pool, before)
-        # Our own change moved the PV fingerprints; take the new ones so the
-        # watcher does not refresh for it (backups are on, so an admin's change
-        # in between is still seen through the backup file).
-        self.pv_fingerprints.update(fingerprints_now(pool.physical_volumes))
         return vol
+
+    async def _own_change_seen(self, pool: Pool) -> None:
+        """Our own change moved the PV fingerprints; take the new ones so the
+        watcher does not refresh for it (backups are on, so an admin's change in
+        between is still seen through the backup file). Off the event loop: a
+        PV on a loop over NFS can hang a read."""
+        self.pv_fingerprints.update(await fingerprints(pool.physical_volumes))
+
+    def _learn_removed_volume(self, pool: Pool, vol: Volume) -> bool:
+        """Fast path for lvremove, as for lvcreate: LVM's backup shows a newer
+        seqno without the LV, so no report is needed."""
+        if not (self.lvm.backups_enabled and self.lvm.backup_dir):
+            return False
+        text = read_backup(self.lvm.backup_dir, pool.vg_name)
+        seq = backup_seqno(text) if text else None
+        if seq is None or seq <= pool.seqno or find_lv(text, vol.name) is not None \
+                or vol.uuid not in pool.volumes:
+            return False
+        before = pool._props()
+        pool.seqno = seq
+        del pool.volumes[vol.uuid]
+        pool.allocation -= vol.capacity
+        pool.available += vol.capacity
+        self.listener.volume_removed(pool, vol)
+        self._changed(pool, before)
+        return True
 
     async def create_volume(self, pool: Pool, xml: str) -> Volume:
         vdef = parse_volume(xml)
@@ -669,7 +693,10 @@ class Engine:
             self._require_running(pool)
             vol = self.volume(pool, name)
             await self.lvm.lvremove(pool.vg_name, vol.name)
-            await self._refresh([pool])
+            if self._learn_removed_volume(pool, vol):
+                await self._own_change_seen(pool)
+            else:
+                await self._refresh([pool])
 
     # ------------------------------------------------------------ jobs on volumes
 

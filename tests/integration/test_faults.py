@@ -139,3 +139,10 @@ async def test_an_lvm_failure_leaves_a_clean_state_and_carries_lvms_message(worl
     assert lvm_state() == state
     assert await client.get(pool, POOL, "Volumes") == []
 
+
+
+def test_losing_the_bus_exits_non_zero_for_systemd_to_restart(world):
+    d = world.daemon()
+    world.bus.stop()
+    assert d.proc.wait(timeout=30) == 2
+    assert "lost the connection to the bus" in d.log()

@@ -628,9 +628,7 @@ class Engine:
             # also spares callers its "not a multiple of 512" refusal.
             await self.lvm.lvcreate(pool.vg_name, name, needed)
             vol = self._learn_new_volume(pool, name, needed)
-            if vol is not None:
-                await self._own_change_seen(pool)
-            else:
+            if vol is None:
                 await self._refresh([pool])
                 vol = pool.volume_named(name)
                 if vol is None:
@@ -656,13 +654,6 @@ class Engine:
         self.listener.volume_added(pool, vol)
         self._changed(pool, before)
         return vol
-
-    async def _own_change_seen(self, pool: Pool) -> None:
-        """Our own change moved the PV fingerprints; take the new ones so the
-        watcher does not refresh for it (backups are on, so an admin's change in
-        between is still seen through the backup file). Off the event loop: a
-        PV on a loop over NFS can hang a read."""
-        self.pv_fingerprints.update(await fingerprints(pool.physical_volumes))
 
     def _learn_removed_volume(self, pool: Pool, vol: Volume) -> bool:
         """Fast path for lvremove, as for lvcreate: LVM's backup shows a newer
@@ -693,9 +684,7 @@ class Engine:
             self._require_running(pool)
             vol = self.volume(pool, name)
             await self.lvm.lvremove(pool.vg_name, vol.name)
-            if self._learn_removed_volume(pool, vol):
-                await self._own_change_seen(pool)
-            else:
+            if not self._learn_removed_volume(pool, vol):
                 await self._refresh([pool])
 
     # ------------------------------------------------------------ jobs on volumes
@@ -948,6 +937,13 @@ class Engine:
             if pool.active and pool.vg_name == vg_name:
                 return seq is None or seq != pool.seqno
         return True
+
+    def backups_current(self) -> bool:
+        """Whether LVM's backups show nothing the engine has not seen (then a
+        changed PV fingerprint is the engine's own change, already known)."""
+        if not (self.lvm.backups_enabled and self.lvm.backup_dir):
+            return False
+        return not any(self.metadata_changed(p.vg_name) for p in self.pools.values() if p.active)
 
     def pv_devices(self) -> list[str]:
         return sorted({d for p in self.pools.values() if p.active for d in p.physical_volumes})

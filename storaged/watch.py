@@ -119,8 +119,12 @@ class Watcher:
                 known = self.engine.pv_fingerprints
                 now = await fingerprints(self.engine.pv_devices())
                 if any(known.get(d, p) != p for d, p in now.items()):
-                    log.debug("PV metadata changed: refresh")
-                    self.engine.request_refresh()
+                    if self.engine.backups_current():
+                        # The engine's own change, learnt from LVM's backup.
+                        known.update(now)
+                    else:
+                        log.debug("PV metadata changed: refresh")
+                        self.engine.request_refresh()
             except asyncio.CancelledError:
                 raise
             except Exception:  # the floor must keep running whatever happens

@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     s = Settings(config_dir=args.config_dir, state_dir=args.state_dir, run_dir=args.run_dir)
-    conf = configparser.ConfigParser()
+    conf = configparser.ConfigParser(inline_comment_prefixes=("#", ";"))
     conf.read(os.path.join(args.config_dir, "storaged.conf"))
     if conf.has_option("daemon", "default_pool_size"):
         s.default_pool_size = parse_size(conf.get("daemon", "default_pool_size"),

@@ -161,6 +161,9 @@ def main(argv: list[str] | None = None) -> None:
     except StoragedError as exc:
         log.error("%s", exc.message)
         code = 1
+    except (ValueError, configparser.Error) as exc:
+        log.error("%s/storaged.conf: %s", args.config_dir, exc)
+        code = 1
     except (ConnectionError, FileNotFoundError) as exc:
         log.error("cannot connect to the bus %s: %s", args.bus, exc, exc_info=args.log_level == "debug")
         code = 1

@@ -105,6 +105,10 @@ class Watcher:
         backup_dir = self.engine.lvm.backup_dir
         # A backup the engine already knows (its own change, learnt from that
         # very file) needs no refresh; anything else does.
+        # LVM writes a backup as a hidden temporary file and `<vg>.tmp`, then
+        # renames it to `<vg>`: only the final name says anything.
+        events = [(d, n) for d, n in events
+                  if d != backup_dir or not (n.startswith(".") or n.endswith(".tmp"))]
         if any(d != backup_dir or self.engine.metadata_changed(name) for d, name in events):
             log.debug("inotify: %s", events)
             self.engine.request_refresh()

@@ -8,19 +8,29 @@ from dbus_fast.aio import MessageBus
 
 from storaged.bus.connection import PatientMessageBus
 
-from tests.harness import BUS_NAME, Daemon, TestBus
+from tests.harness import BUS_NAME, PERMISSIVE_POLICY, Daemon, TestBus
 from tests.lvmenv import cleanup, make_lvm_system_dir
 
 
 @pytest.fixture
 def world():
     """A private LVM world and bus; everything under one temp dir, removed after."""
+    yield from _world(None)
+
+
+@pytest.fixture
+def permissive_world():
+    """As `world`, but the bus lets everyone call everything: only the daemon decides."""
+    yield from _world(PERMISSIVE_POLICY)
+
+
+def _world(policy):
     base = tempfile.mkdtemp(prefix="storaged-test-", dir="/tmp")
     old = os.environ.get("LVM_SYSTEM_DIR")
     os.environ["LVM_SYSTEM_DIR"] = make_lvm_system_dir(base)
     bus = None
     try:
-        bus = TestBus(base)
+        bus = TestBus(base, policy)
         yield World(base, bus)
     finally:
         for d in World.daemons.pop(base, []):

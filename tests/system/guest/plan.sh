@@ -31,6 +31,8 @@ plan_boot1() {
     check storaged.default-pool       storaged_default_pool       120
     check storaged.vol1-allocate      storaged_default_volume     180
     check storaged.vol1-data          storaged_default_volume_data
+    check storaged.security-score     storaged_security_score
+    check storaged.polkit             storaged_polkit             120
     check storaged.multi-create       storaged_create_pool_multi  300
     check storaged.multi-pvs          storaged_multi_pvs
     check storaged.multi-autostart    storaged_multi_autostart
@@ -39,8 +41,7 @@ plan_boot1() {
     check storaged.loop-devices       storaged_loop_devices
     check storaged.dbus-activation    storaged_dbus_activation    120
     # Next: pools with iSCSI and NFS physical volumes (remote.sh has the
-    # servers), polkit (an unprivileged caller is refused, an authorized one is
-    # not).
+    # servers).
 }
 
 plan_boot2() {

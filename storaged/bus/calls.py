@@ -117,5 +117,6 @@ def call(action: str | None = None):
                                 f"internal error in {fn.__name__}: {type(exc).__name__}") from None
             finally:
                 callers.in_flight -= 1
+        handler.storaged_action = action  # which polkit action, None for a read
         return handler
     return wrap

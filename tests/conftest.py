@@ -99,9 +99,8 @@ class Client:
         return {k: x.value for k, x in v.items()}
 
 
-@pytest.fixture
-async def client(world):
-    bus = await PatientMessageBus(bus_address=world.address).connect()
+async def _connect(address):
+    bus = await PatientMessageBus(bus_address=address).connect()
     try:
         yield Client(bus)
     finally:
@@ -110,3 +109,16 @@ async def client(world):
             await bus.wait_for_disconnect()
         except Exception:
             pass  # the peer may have gone first; that is what disconnecting is for
+
+
+@pytest.fixture
+async def client(world):
+    async for c in _connect(world.address):
+        yield c
+
+
+@pytest.fixture
+async def pclient(permissive_world):
+    """A root client on the permissive bus."""
+    async for c in _connect(permissive_world.address):
+        yield c

@@ -12,9 +12,7 @@ from dbus_fast import DBusError
 from dbus_fast.signature import SignatureTree
 
 from storaged.bus.calls import journal_fields
-from storaged.bus.connection import PatientMessageBus
 from storaged.bus.interfaces import ManagerInterface, PoolInterface, VolumeInterface
-from tests.conftest import Client
 from tests.harness import MANAGER, ROOT, busctl
 from tests.lvmenv import loops_under, lvm, lvm_state
 
@@ -100,15 +98,6 @@ async def test_bus_policy_denies_nobody_every_mutating_method(world, client):
     assert lvm_state() == before and _definitions(world) == defs
     # The bus stopped them: not one reached the daemon.
     assert f"uid {NOBODY} denied" not in d.log()
-
-
-@pytest.fixture
-async def pclient(permissive_world):
-    bus = await PatientMessageBus(bus_address=permissive_world.address).connect()
-    try:
-        yield Client(bus)
-    finally:
-        bus.disconnect()
 
 
 async def test_daemon_denies_nobody_every_mutating_method_under_a_permissive_policy(

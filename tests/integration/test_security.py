@@ -5,10 +5,12 @@ the bus policy (dbus/org.storaged.Storaged1.conf) with the project's policy,
 and the daemon's own check with a permissive bus policy that lets everyone
 send everything, so that only the daemon stands in the way. The test bus has
 no polkit, so a non-root caller must get NotAuthorized from the daemon."""
+import asyncio
 import os
 
 import pytest
 from dbus_fast import DBusError
+from dbus_fast.service import ServiceInterface, method
 from dbus_fast.signature import SignatureTree
 
 from storaged.bus.calls import journal_fields
@@ -239,3 +241,56 @@ async def test_device_pvs_block_devices_only_and_never_another_vgs(world, client
     assert lvm_state() == before
     assert await client.call(other, POOL, "AllocateVolume", "sta{sv}", ["still", 4 * MiB, {}])
     assert lvm("vgs", f"{world.prefix}other", check=False).returncode == 0
+
+
+class FakePolkit(ServiceInterface):
+    """Stands in for polkitd on the test bus: grants the actions it is given,
+    and remembers what it was asked."""
+
+    def __init__(self, grants):
+        super().__init__("org.freedesktop.PolicyKit1.Authority")
+        self.grants = set(grants)
+        self.asked = []
+
+    @method()
+    def CheckAuthorization(self, subject: "(sa{sv})", action_id: "s", details: "a{ss}",
+                           flags: "u", cancellation_id: "s") -> "(bba{ss})":
+        self.asked.append((subject[0], subject[1]["name"].value, action_id, flags))
+        return [action_id in self.grants, False, {}]
+
+
+async def test_daemon_asks_polkit_for_the_callers_bus_name(permissive_world, pclient):
+    world, client = permissive_world, pclient
+    world.daemon()
+    pool, vol = await _pool_with_volume(world, client, "pk")
+    fake = FakePolkit({"org.storaged.Storaged1.manage-volumes"})
+    client.bus.export("/org/freedesktop/PolicyKit1/Authority", fake)
+    await client.bus.request_name("org.freedesktop.PolicyKit1")
+
+    def as_nobody(*args):
+        # In a thread: the stand-in polkit answers from this test's event loop.
+        return asyncio.to_thread(busctl, world.address, "call", BUS_NAME, *args, user="nobody")
+
+    r = await as_nobody(pool, POOL, "AllocateVolume", "sta{sv}", "byuser", str(4 * MiB), "0")
+    assert r.returncode == 0 and f"{pool}/volumes/" in r.stdout, r.stderr
+    before = lvm_state()
+    r = await as_nobody(pool, POOL, "Delete")
+    assert r.returncode != 0 and "not authorized for org.storaged.Storaged1.manage-pools" in r.stderr, r.stderr
+    r = await as_nobody(MANAGER, MGR, "DefinePool", "s", "<pool type='lvm'><name>z</name></pool>")
+    assert r.returncode != 0 and "not authorized" in r.stderr, r.stderr
+    assert lvm_state() == before
+    kinds = {(a[0], a[2]) for a in fake.asked}
+    assert kinds == {("system-bus-name", "org.storaged.Storaged1.manage-volumes"),
+                     ("system-bus-name", "org.storaged.Storaged1.manage-pools")}
+    assert all(a[1].startswith(":") for a in fake.asked)  # a unique bus name
+    # Root is never asked about: polkit saw only nobody's three calls.
+    await client.call(pool, POOL, "AllocateVolume", "sta{sv}", ["byroot", 4 * MiB, {}])
+    assert len(fake.asked) == 3
+    # busctl allows interactive authorization unless told not to; the flag follows it.
+    assert all(a[3] == 1 for a in fake.asked)
+    r = await as_nobody("--allow-interactive-authorization=no", pool, POOL, "Delete")
+    assert "did not allow interactive authentication" in r.stderr and fake.asked[-1][3] == 0
+    # Revoked: the next call is refused at once (nothing is cached).
+    fake.grants.clear()
+    r = await as_nobody(pool, POOL, "AllocateVolume", "sta{sv}", "again", str(4 * MiB), "0")
+    assert r.returncode != 0 and "not authorized" in r.stderr, r.stderr

@@ -5,6 +5,7 @@ VENV ?= .venv
 PREFIX ?= /usr/local
 DESTDIR ?=
 SYSTEMD_UNIT_DIR ?= /lib/systemd/system
+SYSUSERS_DIR ?= /usr/lib/sysusers.d
 DBUS_DIR ?= /usr/share/dbus-1
 POLKIT_ACTIONS_DIR ?= /usr/share/polkit-1/actions
 PIP_ARGS ?=
@@ -58,6 +59,9 @@ install:
 	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR)
 	sed 's|@BINDIR@|$(PREFIX)/bin|g' systemd/storaged.service.in > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/storaged.service
 	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/storaged.service
+	install -D -m 0644 systemd/storaged.sysusers $(DESTDIR)$(SYSUSERS_DIR)/storaged.conf
+	if [ -z "$(DESTDIR)" ] || [ "$(DESTDIR)" = / ]; then \
+	  systemd-sysusers $(SYSUSERS_DIR)/storaged.conf || echo "warning: could not create the storaged group"; fi
 	install -D -m 0644 completion/storagectl.bash $(DESTDIR)/usr/share/bash-completion/completions/storagectl
 
 clean:

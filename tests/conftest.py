@@ -8,19 +8,29 @@ from dbus_fast.aio import MessageBus
 
 from storaged.bus.connection import PatientMessageBus
 
-from tests.harness import BUS_NAME, Daemon, TestBus
+from tests.harness import BUS_NAME, PERMISSIVE_POLICY, Daemon, TestBus
 from tests.lvmenv import cleanup, make_lvm_system_dir
 
 
 @pytest.fixture
 def world():
     """A private LVM world and bus; everything under one temp dir, removed after."""
+    yield from _world(None)
+
+
+@pytest.fixture
+def permissive_world():
+    """As `world`, but the bus lets everyone call everything: only the daemon decides."""
+    yield from _world(PERMISSIVE_POLICY)
+
+
+def _world(policy):
     base = tempfile.mkdtemp(prefix="storaged-test-", dir="/tmp")
     old = os.environ.get("LVM_SYSTEM_DIR")
     os.environ["LVM_SYSTEM_DIR"] = make_lvm_system_dir(base)
     bus = None
     try:
-        bus = TestBus(base)
+        bus = TestBus(base, policy)
         yield World(base, bus)
     finally:
         for d in World.daemons.pop(base, []):
@@ -89,9 +99,8 @@ class Client:
         return {k: x.value for k, x in v.items()}
 
 
-@pytest.fixture
-async def client(world):
-    bus = await PatientMessageBus(bus_address=world.address).connect()
+async def _connect(address):
+    bus = await PatientMessageBus(bus_address=address).connect()
     try:
         yield Client(bus)
     finally:
@@ -100,3 +109,16 @@ async def client(world):
             await bus.wait_for_disconnect()
         except Exception:
             pass  # the peer may have gone first; that is what disconnecting is for
+
+
+@pytest.fixture
+async def client(world):
+    async for c in _connect(world.address):
+        yield c
+
+
+@pytest.fixture
+async def pclient(permissive_world):
+    """A root client on the permissive bus."""
+    async for c in _connect(permissive_world.address):
+        yield c

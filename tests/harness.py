@@ -17,16 +17,19 @@ from storaged.embedded import write_bus_config
 BUS_NAME = "org.storaged.Storaged1"
 MANAGER = "/org/storaged/Storaged1/Manager"
 ROOT = "/org/storaged/Storaged1"
+# A bus policy that lets everyone send anything to storaged: with it only the
+# daemon's own check stands between a caller and the storage.
+PERMISSIVE_POLICY = os.path.join(os.path.dirname(__file__), "permissive-policy.conf")
 
 
 class TestBus:
-    def __init__(self, base: str):
+    def __init__(self, base: str, policy: str | None = None):
         self.dir = os.path.join(base, "bus")
         os.makedirs(self.dir, exist_ok=True)
         os.chmod(base, 0o755)
         os.chmod(self.dir, 0o755)
         sock = os.path.join(self.dir, "socket")
-        conf = write_bus_config(os.path.join(self.dir, "bus.conf"), sock)
+        conf = write_bus_config(os.path.join(self.dir, "bus.conf"), sock, policy=policy)
         self.proc = subprocess.Popen(["dbus-daemon", f"--config-file={conf}", "--nofork",
                                       "--nopidfile", "--print-address"],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

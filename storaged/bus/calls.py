@@ -4,9 +4,10 @@ import contextvars
 import functools
 import logging
 
-from dbus_fast import DBusError, Message, MessageType
+from dbus_fast import DBusError, Message, MessageFlag, MessageType
 
 from ..errors import NotAuthorized, StoragedError
+from . import polkit
 from .names import ERROR_PREFIX
 
 log = logging.getLogger("storaged.bus")
@@ -53,10 +54,36 @@ class Callers:
         return await self.uid(msg.sender)
 
     async def authorize(self, action: str) -> int:
+        """Root may; anyone else only with polkit's yes for `action`. Without
+        polkit on the bus, or when it does not answer, the answer is no."""
         uid = await self.caller_uid()
-        if uid != 0:
-            raise NotAuthorized(f"{action} needs root (uid {uid} is not allowed to change storage)")
+        if uid == 0:
+            return uid
+        msg = current_message.get()
+        interactive = bool(msg.flags & MessageFlag.ALLOW_INTERACTIVE_AUTHORIZATION)
+        try:
+            allowed = await polkit.check_authorization(self.bus, msg.sender, action,
+                                                       interactive=interactive)
+        except polkit.Unavailable as exc:
+            log.debug("no polkit answer for uid %d (%s): %s", uid, action, exc)
+            raise NotAuthorized(f"{action} needs root or a polkit authorization, and polkit "
+                                f"could not be asked (uid {uid})") from None
+        if not allowed:
+            raise NotAuthorized(f"uid {uid} is not authorized for {action}"
+                                + ("" if interactive else
+                                   " (the call did not allow interactive authentication)"))
         return uid
+
+
+def journal_fields(uid: int, method: str, args: tuple, action: str) -> dict:
+    """Structured journal fields (JournalHandler passes upper-case extras on)."""
+    return {"STORAGED_CALLER_UID": uid, "STORAGED_METHOD": method,
+            "STORAGED_ARGS": _short(args), "STORAGED_ACTION": action}
+
+
+def _short(args: tuple, limit: int = 4096) -> str:
+    text = repr(args)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
 def dbus_error(exc: StoragedError) -> DBusError:
@@ -73,10 +100,16 @@ def call(action: str | None = None):
             callers.in_flight += 1
             try:
                 if action:
-                    uid = await callers.authorize(action)
-                    log.info("uid %d calls %s%r", uid, fn.__name__, args,
-                             extra={"CALLER_UID": uid, "METHOD": fn.__name__,
-                                    "ARGUMENTS": repr(args)})
+                    try:
+                        uid = await callers.authorize(action)
+                    except NotAuthorized:
+                        msg = current_message.get()
+                        who = callers._uids.get(msg.sender, -1) if msg and msg.sender else -1
+                        log.warning("uid %d denied %s%s", who, fn.__name__, _short(args),
+                                    extra=journal_fields(who, fn.__name__, args, action))
+                        raise
+                    log.info("uid %d calls %s%s", uid, fn.__name__, _short(args),
+                             extra=journal_fields(uid, fn.__name__, args, action))
                 return await fn(self, *args)
             except StoragedError as exc:
                 raise dbus_error(exc) from None
@@ -88,5 +121,6 @@ def call(action: str | None = None):
                                 f"internal error in {fn.__name__}: {type(exc).__name__}") from None
             finally:
                 callers.in_flight -= 1
+        handler.storaged_action = action  # which polkit action, None for a read
         return handler
     return wrap

@@ -163,7 +163,10 @@ def check_device_path(path: str, field_name: str) -> str:
 
 
 _HOST_RE = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*\.?")
-_IQN_RE = re.compile(r"(iqn\.\d{4}-\d{2}\.[a-z0-9.-]+(:[^\s]+)?|eui\.[0-9A-Fa-f]{16}|naa\.[0-9A-Fa-f]{16,32})")
+# RFC 3720/3721 names: iqn.YYYY-MM.reversed.domain[:identifier], eui.<16 hex>,
+# naa.<16 or 32 hex>; at most 223 bytes, and only characters a name may hold.
+_IQN_RE = re.compile(r"(?=.{1,223}$)(iqn\.\d{4}-(0[1-9]|1[0-2])\.[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?"
+                     r"(:[A-Za-z0-9.:_-]+)?|eui\.[0-9A-Fa-f]{16}|naa\.(?:[0-9A-Fa-f]{16}|[0-9A-Fa-f]{32}))")
 
 
 def check_host(host: str, field_name: str) -> str:

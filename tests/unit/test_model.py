@@ -97,6 +97,49 @@ def test_vg_defaults_to_pool_name():
     assert pool.vg_name == "p" and pool.volume_group is None
 
 
+def _iscsi(host="192.0.2.1", target="iqn.2007-01.org.example:x", lun="1", port="3260"):
+    return (f"<pool type='lvm'><name>p</name><physical_volume type='iscsi'><host port='{port}'>{host}"
+            f"</host><target>{target}</target><lun>{lun}</lun></physical_volume></pool>")
+
+
+def _nfs(server="filer.example", export="/exports", file="a.img"):
+    return (f"<pool type='lvm'><name>p</name><physical_volume type='nfs'><server>{server}</server>"
+            f"<export>{export}</export><file size='1G'>{file}</file></physical_volume></pool>")
+
+
+@pytest.mark.parametrize("xml,says", [
+    (_iscsi(host="-oProxyCommand=x"), "host"),
+    (_iscsi(host="a..b"), "host"),
+    (_iscsi(host="x" * 254), "host"),
+    (_iscsi(host="h;reboot"), "host"),
+    (_iscsi(port="0"), "port"),
+    (_iscsi(port="-1"), "port"),
+    (_iscsi(lun="16384"), "lun"),
+    (_iscsi(lun="1x"), "lun"),
+    (_iscsi(target="iqn.2007-13.org.example:x"), "iSCSI name"),
+    (_iscsi(target="iqn.2007-01.org.example:x;rm -rf /"), "iSCSI name"),
+    (_iscsi(target="iqn.2007-01.org.example:$(id)"), "iSCSI name"),
+    (_iscsi(target="naa.0123"), "iSCSI name"),
+    (_iscsi(target="iqn.2007-01.org.example:" + "x" * 220), "iSCSI name"),
+    (_nfs(server="-o"), "server"),
+    (_nfs(server="a b"), "server"),
+    (_nfs(export="exports"), "absolute"),
+    (_nfs(export="/exports/../etc"), "normalised"),
+    (_nfs(export="/exports/"), "normalised"),
+    (_nfs(file="a/b.img"), "plain file name"),
+    (_nfs(file=".."), "plain file name"),
+])
+def test_hostile_remote_fields_name_the_field(xml, says):
+    with pytest.raises(InvalidArgument, match=says):
+        parse_pool(xml)
+
+
+def test_good_remote_fields():
+    assert parse_pool(_iscsi()).sources[0].target == "iqn.2007-01.org.example:x"
+    assert parse_pool(_iscsi(host="::1", target="eui.0123456789abcdef")).sources[0].host == "::1"
+    assert parse_pool(_nfs(export="/")).sources[0].export == "/"
+
+
 @pytest.mark.parametrize("xml,says", [
     ("<pool type='lvm'><name>p</name>", "malformed XML"),
     ("<pool type='zfs'><name>p</name></pool>", "line 1"),

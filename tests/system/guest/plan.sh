@@ -31,6 +31,8 @@ plan_boot1() {
     check storaged.default-pool       storaged_default_pool       120
     check storaged.vol1-allocate      storaged_default_volume     180
     check storaged.vol1-data          storaged_default_volume_data
+    check storaged.security-score     storaged_security_score
+    check storaged.polkit             storaged_polkit             120
     check storaged.multi-create       storaged_create_pool_multi  300
     check storaged.multi-pvs          storaged_multi_pvs
     check storaged.multi-autostart    storaged_multi_autostart
@@ -46,7 +48,6 @@ plan_boot1() {
     check jobs.resize                 storaged_jobs_resize        120
     check jobs.wipe                   storaged_jobs_wipe          120
     check storaged.net-pools-stop     storaged_net_pools_stop     120
-    # Next: polkit (an unprivileged caller is refused, an authorized one is not).
 }
 
 plan_boot2() {

@@ -367,7 +367,9 @@ storaged_nfs_pool() {
     local mnt
     net_servers_start
     create_net_pool netnfs "$NFS_POOL_XML"
-    mnt=$(grep " /run/storaged/nfs/[^ ]* nfs4 " /proc/mounts) || fail "storaged mounted no NFS export under /run/storaged/nfs"
+    # The hardened unit has its own mount namespace: look at the daemon's mounts.
+    mnt=$(grep " /run/storaged/nfs/[^ ]* nfs4 " "/proc/$(systemctl show -P MainPID storaged)/mounts") \
+        || fail "storaged mounted no NFS export under /run/storaged/nfs"
     echo "$mnt"
     for o in nosuid nodev noexec vers=4.2 hard; do
         echo "$mnt" | grep -q "[ ,]$o[, ]" || fail "the NFS mount lacks $o: $mnt"
@@ -384,7 +386,8 @@ storaged_net_pools_stop() {
     bus_call "$(state_need pool.netiscsi)" "$IF_POOL" Stop
     bus_call "$(state_need pool.netnfs)" "$IF_POOL" Stop
     wait_for 20 "the iSCSI session to end" test ! -e "$NET_BY_PATH"
-    ! grep -q " /run/storaged/nfs/" /proc/mounts || fail "the NFS export is still mounted after Stop: $(grep /run/storaged/nfs /proc/mounts)"
+    local mounts="/proc/$(systemctl show -P MainPID storaged)/mounts"  # the daemon's namespace
+    ! grep -q " /run/storaged/nfs/" "$mounts" || fail "the NFS export is still mounted after Stop: $(grep /run/storaged/nfs "$mounts")"
 }
 
 # Boot 2: tgt and nfs-server are not started at boot; storaged's pools on

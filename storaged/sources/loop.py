@@ -73,5 +73,14 @@ async def detach(device: str) -> None:
 
 
 async def detach_file(path: str, resolve: bool = True) -> None:
-    for device in bound_to(path, resolve):
+    devices = set(bound_to(path, resolve))
+    # sysfs names the backing file as the process that attached it saw it; a
+    # loop attached from another mount namespace (an earlier daemon's, under a
+    # sandboxed unit) reads differently. losetup --associated matches the file
+    # by device and inode, which every namespace agrees on.
+    res = await runner.run([LOSETUP, "--associated", path, "--noheadings", "--raw",
+                            "--output", "NAME"], check=False, timeout=30)
+    if res.returncode == 0:
+        devices |= set(res.stdout.split())
+    for device in sorted(devices):
         await detach(device)

@@ -16,10 +16,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dbus_fast import Message, MessageType  # noqa: E402
 
 from storaged.bus.connection import PatientMessageBus  # noqa: E402
-from tests.harness import BUS_NAME, MANAGER, Daemon, TestBus  # noqa: E402
+from tests.harness import MANAGER, Daemon, TestBus  # noqa: E402
+from tests.harness import bus_call as call, rss_kib  # noqa: E402
 from tests.lvmenv import cleanup, make_lvm_system_dir  # noqa: E402
 
 MGR = "org.storaged.Storaged1.Manager"
@@ -27,17 +27,8 @@ POOL = "org.storaged.Storaged1.Pool"
 MiB = 1024 * 1024
 
 
-async def call(bus, path, iface, member, sig="", body=()):
-    reply = await bus.call(Message(destination=BUS_NAME, path=path, interface=iface, member=member,
-                                   signature=sig, body=list(body)))
-    if reply.message_type == MessageType.ERROR:
-        raise RuntimeError(f"{reply.error_name}: {reply.body}")
-    return reply.body[0] if reply.body else None
 
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
 
 
 async def main():

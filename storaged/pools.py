@@ -21,7 +21,7 @@ from .lvm import Lvm, VgReport
 from .lvm.metadata import find_lv, read_backup
 from .lvm.metadata import seqno as backup_seqno
 from .lvm.label import fingerprints
-from .model.definitions import (FileSource, PoolDef, Source, VolumeDef, _parse_document,
+from .model.definitions import (FileSource, PoolDef, Source, _parse_document,
                                 parse_pool, parse_source, parse_volume, pool_to_xml,
                                 source_element, to_string, volume_element)
 from .model.names import check_lv_name

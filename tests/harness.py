@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 
-from dbus_fast import Message, MessageType
+import pytest
+from dbus_fast import DBusError, Message, MessageType
 
 from storaged.embedded import write_bus_config
 
@@ -144,3 +145,28 @@ async def subscribe(client):
                                   interface="org.freedesktop.DBus", member="AddMatch",
                                   signature="s", body=["type='signal',sender='org.storaged.Storaged1'"]))
     return Signals(client.bus)
+
+
+ERROR_PREFIX = "org.storaged.Storaged1.Error."
+
+
+async def expect_error(kind, coro):
+    """Await coro, which must fail with org.storaged.Storaged1.Error.<kind>; the message."""
+    with pytest.raises(DBusError) as info:
+        await coro
+    assert info.value.type == ERROR_PREFIX + kind, (info.value.type, info.value.text)
+    return info.value.text
+
+
+async def bus_call(bus, path, iface, member, sig="", body=()):
+    """One method call on storaged through a connection of the caller's own."""
+    reply = await bus.call(Message(destination=BUS_NAME, path=path, interface=iface, member=member,
+                                   signature=sig, body=list(body)))
+    if reply.message_type == MessageType.ERROR:
+        raise DBusError(reply.error_name, reply.body[0] if reply.body else "")
+    return reply.body[0] if reply.body else None
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))

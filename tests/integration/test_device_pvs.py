@@ -3,16 +3,13 @@ signatures and non-block paths, adopt an existing VG, mixed pools, reboot."""
 import os
 import subprocess
 
-import pytest
-from dbus_fast import DBusError
 
-from tests.harness import MANAGER
+from tests.harness import MANAGER, expect_error
 from tests.lvmenv import loops_under, lvm, lvm_state
 
 MGR = "org.storaged.Storaged1.Manager"
 POOL = "org.storaged.Storaged1.Pool"
 VOL = "org.storaged.Storaged1.Volume"
-ERR = "org.storaged.Storaged1.Error."
 MiB = 1024 * 1024
 
 
@@ -32,11 +29,6 @@ def device_pool(name, *devices, vg=None):
     return f"<pool type='lvm'><name>{name}</name>{vg_el}{pvs}</pool>"
 
 
-async def expect_error(kind, coro):
-    with pytest.raises(DBusError) as info:
-        await coro
-    assert info.value.type == ERR + kind, (info.value.type, info.value.text)
-    return info.value.text
 
 
 async def test_device_pool_mixed_with_a_file_and_reboot(world, client):

@@ -1,21 +1,19 @@
 """The whole flow through the public D-Bus API, against real LVM, real loop
 devices, a real dbus-daemon with the project's policy, and the daemon started
 as systemd would start it."""
-import asyncio
 import json
 import os
 import signal
 
 import pytest
-from dbus_fast import DBusError, Message, MessageType, Variant
+from dbus_fast import DBusError, Message, Variant
 
-from tests.harness import MANAGER, ROOT, busctl, subscribe, wait_for
+from tests.harness import MANAGER, ROOT, busctl, subscribe, wait_for, expect_error
 from tests.lvmenv import loops_under, lvm, lvm_state
 
 MGR = "org.storaged.Storaged1.Manager"
 POOL = "org.storaged.Storaged1.Pool"
 VOL = "org.storaged.Storaged1.Volume"
-ERR = "org.storaged.Storaged1.Error."
 MiB = 1024 * 1024
 
 
@@ -30,11 +28,6 @@ def lvs(vg):
     return {lv["lv_name"]: lv for lv in json.loads(out)["report"][0]["lv"]}
 
 
-async def expect_error(kind, coro):
-    with pytest.raises(DBusError) as info:
-        await coro
-    assert info.value.type == ERR + kind, (info.value.type, info.value.text)
-    return info.value.text
 
 
 async def test_default_pool_created_on_first_start_and_autostarted(world, client):
@@ -337,8 +330,6 @@ async def test_boot_reuses_existing_loop_binding(world, client):
 
 async def test_sigterm_releases_name_and_exits_zero(world, client):
     d = world.daemon()
-    r = await client.call("/org/freedesktop/DBus", "org.freedesktop.DBus", "NameHasOwner", "s",
-                          ["org.storaged.Storaged1"]) if False else None
     reply = await client.bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
                                           interface="org.freedesktop.DBus", member="NameHasOwner",
                                           signature="s", body=["org.storaged.Storaged1"]))

@@ -9,10 +9,11 @@ import subprocess
 import time
 
 import pytest
-from dbus_fast import DBusError, Message, MessageType
+from dbus_fast import DBusError
 
 from storaged.bus.connection import PatientMessageBus
-from tests.harness import BUS_NAME, MANAGER
+from tests.harness import MANAGER
+from tests.harness import bus_call as call
 from tests.lvmenv import lvm, lvm_state
 
 MGR = "org.storaged.Storaged1.Manager"
@@ -49,12 +50,6 @@ def lv_names(vg):
     return {lv["lv_name"] for lv in json.loads(out)["report"][0]["lv"]}
 
 
-async def call(bus, path, iface, member, sig="", body=()):
-    reply = await bus.call(Message(destination=BUS_NAME, path=path, interface=iface, member=member,
-                                   signature=sig, body=list(body)))
-    if reply.message_type == MessageType.ERROR:
-        raise DBusError(reply.error_name, reply.body[0] if reply.body else "")
-    return reply.body[0] if reply.body else None
 
 
 async def test_sixteen_clients_allocate_in_one_pool(world, client):

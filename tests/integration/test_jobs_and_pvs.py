@@ -2,25 +2,18 @@
 import json
 import os
 
-import pytest
-from dbus_fast import DBusError, Variant
+from dbus_fast import Variant
 
-from tests.harness import MANAGER, ROOT, subscribe, wait_for
+from tests.harness import MANAGER, ROOT, subscribe, wait_for, expect_error
 from tests.lvmenv import lvm, lvm_state
 
 MGR = "org.storaged.Storaged1.Manager"
 POOL = "org.storaged.Storaged1.Pool"
 VOL = "org.storaged.Storaged1.Volume"
 JOB = "org.storaged.Storaged1.Job"
-ERR = "org.storaged.Storaged1.Error."
 MiB = 1024 * 1024
 
 
-async def expect_error(kind, coro):
-    with pytest.raises(DBusError) as info:
-        await coro
-    assert info.value.type == ERR + kind, (info.value.type, info.value.text)
-    return info.value.text
 
 
 async def finished(client, sig, job):

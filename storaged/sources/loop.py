@@ -5,14 +5,19 @@ an existing binding costs no command at all.
 """
 from __future__ import annotations
 
+import asyncio
 import glob
 import os
+import time
 
 from .. import runner
 from ..errors import Failed
 from ..runner import CommandFailed
 
 LOSETUP = "losetup"
+# How long a detached loop device may stay bound while someone (udev's probe
+# after the VG was deactivated, typically) still holds it open.
+RELEASE_TIMEOUT = 10.0
 
 
 def _backing_file(sys_loop_dir: str) -> str | None:
@@ -64,12 +69,37 @@ async def attach(path: str, resolve: bool = True) -> str:
 
 
 async def detach(device: str) -> None:
+    """Detach `device` and wait until the kernel has let go of its file.
+
+    `losetup --detach` of a device that is still open (udev probing it after
+    `vgchange -an`, say) only marks it to clear itself on last close and
+    returns at once; whoever comes next (an unmount of the file system the
+    file is on) must not find it still bound."""
+    name = os.path.basename(device)
+    bound = _backing_file(f"/sys/block/{name}/loop")
     try:
         await runner.run([LOSETUP, "--detach", device], timeout=30)
     except CommandFailed as exc:
         if "No such device" in exc.stderr or "No such device or address" in exc.stderr:
             return
         raise Failed(f"cannot detach {device}: {runner._useful_lines(exc.stderr)}") from None
+    deadline = time.monotonic() + RELEASE_TIMEOUT
+    # Compared with the file it had, so that a device someone else binds
+    # again at once does not count as still ours.
+    while bound is not None and _backing_file(f"/sys/block/{name}/loop") == bound:
+        if time.monotonic() > deadline:
+            raise Failed(f"{device} is still open after it was detached (held by "
+                         f"{', '.join(_holders(name)) or 'another process'}); "
+                         f"it lets go of its file when that ends")
+        await asyncio.sleep(0.05)
+
+
+def _holders(name: str) -> list[str]:
+    """Block devices stacked on loop device `name` (device-mapper, md)."""
+    try:
+        return sorted(os.listdir(f"/sys/block/{name}/holders"))
+    except OSError:
+        return []
 
 
 async def detach_file(path: str, resolve: bool = True) -> None:

@@ -1,6 +1,7 @@
 """The whole flow through the public D-Bus API, against real LVM, real loop
 devices, a real dbus-daemon with the project's policy, and the daemon started
 as systemd would start it."""
+import asyncio
 import json
 import os
 import signal
@@ -168,6 +169,32 @@ async def test_lifecycle_define_build_start_stop_delete_undefine(world, client):
     assert not os.path.exists(world.path(f"etc/pools/{name}.xml"))
     await expect_error("NotFound", client.call(MANAGER, MGR, "LookupPool", "s", [name]))
     assert await client.get(MANAGER, MGR, "Pools") == []
+
+
+async def test_stop_waits_until_a_held_loop_device_lets_go(world, client):
+    """losetup --detach of an open loop device only schedules the detach; Stop
+    returns once the kernel has let go of the file, not before (an NFS export
+    under the file could not be unmounted otherwise)."""
+    world.daemon()
+    name = f"{world.prefix}held"
+    pool = await client.call(MANAGER, MGR, "CreatePool", "s", [world.pool_xml(name, ("held.img", "16M"))])
+    [loop] = loops_under(world.base)
+    holder = [os.open(loop, os.O_RDONLY)]  # as udev's probe does, briefly
+
+    def let_go():
+        if holder:
+            os.close(holder.pop())
+    loop_ = asyncio.get_running_loop()
+    loop_.call_later(1.0, let_go)
+    start = loop_.time()
+    try:
+        await client.call(pool, POOL, "Stop")
+    finally:
+        let_go()
+    assert loop_.time() - start >= 0.9
+    assert loops_under(world.base) == []
+    assert not os.path.exists(f"/sys/block/{os.path.basename(loop)}/loop")
+    await client.call(pool, POOL, "Delete")
 
 
 async def test_getxml_round_trip_every_form(world, client):

@@ -66,6 +66,9 @@ class Pool:
     volumes: dict[str, Volume] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     source_problems: dict[str, str] = field(default_factory=dict)
+    # Why the last bring-up of a source failed: says more than its problem()
+    # ("not reachable: <iscsiadm's words>" against "not connected").
+    bringup_errors: dict[str, str] = field(default_factory=dict)
     vg_retries: int = 0
 
     @property
@@ -216,8 +219,13 @@ class Engine:
             try:
                 for src, backend in due:
                     await backend.up(src)
+                    pool.bringup_errors.pop(src.key, None)
             except StoragedError as exc:
-                log.debug("pool %s: still out of reach: %s", pool.name, exc.message)
+                if pool.bringup_errors.get(src.key) != exc.message:
+                    # Logged and shown when the reason changes, not every retry.
+                    log.warning("pool %s: still out of reach: %s", pool.name, exc.message)
+                    pool.bringup_errors[src.key] = exc.message
+                    self.request_refresh()
                 continue
             log.info("pool %s: %d source(s) back; starting it again", pool.name, len(due))
             # Start is the retry for a degraded pool: vgscan, activate, refresh.
@@ -502,11 +510,13 @@ class Engine:
         """Bring sources up, one vgscan, activate each VG, one report for all."""
         async def bring_up(pool: Pool):
             pool.source_problems = {}
+            pool.bringup_errors = {}
             for src in pool.definition.sources:
                 try:
                     await self._backend(src).up(src)
                 except (Degraded, Failed, NotSupported, InvalidArgument) as exc:
-                    pool.source_problems[src.key] = exc.message
+                    log.warning("pool %s: %s", pool.name, exc.message)
+                    pool.source_problems[src.key] = pool.bringup_errors[src.key] = exc.message
 
         held = [] if locked else pools
         for pool in held:
@@ -923,7 +933,9 @@ class Engine:
         for src in pool.definition.sources:
             problem = self._backend(src).problem(src)
             if problem:
-                problems[src.key] = problem
+                problems[src.key] = pool.bringup_errors.get(src.key, problem)
+            else:
+                pool.bringup_errors.pop(src.key, None)
         if problems == pool.source_problems:
             return False
         pool.source_problems = problems

@@ -58,8 +58,9 @@ _NOISE = (
 
 def _useful_lines(stderr: str) -> str:
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    kept = [ln for ln in lines if not ln.startswith(_NOISE)]
-    return "; ".join(kept or lines)
+    kept = [ln for ln in lines if not ln.startswith(_NOISE)] or lines
+    # Once each: iscsiadm says "cannot make connection" at every one of its retries.
+    return "; ".join(dict.fromkeys(kept))
 
 
 def _environment() -> dict[str, str]:

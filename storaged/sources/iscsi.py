@@ -17,6 +17,9 @@ from ..runner import CommandFailed, CommandTimeout
 from .base import SourceBackend
 
 ISCSIADM = "iscsiadm"
+# The kernel's iSCSI-over-TCP initiator. iscsiadm loads it itself when it may;
+# the unit's capability bounding set has no CAP_SYS_MODULE, so there it cannot.
+TRANSPORT_MODULE = "iscsi_tcp"
 BY_PATH = "/dev/disk/by-path"
 # Bounded so that a dead portal at boot delays READY=1 by at most this much per source.
 DISCOVERY_TIMEOUT = 20.0
@@ -83,6 +86,23 @@ async def _iscsiadm(args: list[str], timeout: float, ok: tuple[int, ...] = ()) -
         raise Failed(f"iSCSI physical volumes need open-iscsi (iscsiadm): {exc.message}") from None
 
 
+async def load_transport() -> None:
+    """Load the iSCSI TCP transport unless it is loaded: through systemd's
+    modprobe@.service when systemd runs (the module is loaded with systemd's
+    rights, so the daemon needs no right to load modules at all), else with
+    modprobe. Failing here is not an error: iscsiadm's own then says why."""
+    if os.path.isdir(f"/sys/module/{TRANSPORT_MODULE}"):
+        return
+    if os.path.isdir("/run/systemd/system"):
+        argv = ["systemctl", "start", f"modprobe@{TRANSPORT_MODULE}.service"]
+    else:
+        argv = ["modprobe", TRANSPORT_MODULE]
+    try:
+        await runner.run(argv, timeout=30)
+    except StoragedError:
+        pass
+
+
 class IscsiBackend(SourceBackend):
     retried = True  # a target that is not reachable yet may be later (late network)
 
@@ -93,6 +113,7 @@ class IscsiBackend(SourceBackend):
         try:
             # Read the credentials first: a bad file is the admin's to fix, no network needed.
             chap = read_chap(src.auth_file) if src.auth_file else None
+            await load_transport()
             await _iscsiadm(["-m", "discovery", "-t", "sendtargets", "-p", portal(src)],
                             DISCOVERY_TIMEOUT)
             if chap:

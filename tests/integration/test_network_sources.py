@@ -1,11 +1,12 @@
 """iSCSI and NFS physical volumes whose server is not there: CreatePool is
 refused with a named error and leaves nothing behind. (The CI kernel has
 neither iSCSI nor NFS; the VM lab tests them for real.)"""
+import asyncio
 import os
 import socket
 
 from tests.harness import MANAGER
-from tests.integration.test_end_to_end import MGR, expect_error
+from tests.integration.test_end_to_end import MGR, POOL, expect_error
 from tests.lvmenv import loops_under, lvm_state
 
 
@@ -46,3 +47,34 @@ async def test_unreachable_nfs_server_is_refused_and_leaves_nothing(world, clien
     assert await client.get(MANAGER, MGR, "Pools") == []
     nfs_dir = world.path("run/nfs")
     assert not os.path.isdir(nfs_dir) or os.listdir(nfs_dir) == []
+
+
+async def test_a_source_out_of_reach_is_retried_and_its_pool_says_why(world, client):
+    """A network PV down at Start leaves the pool degraded; the engine retries
+    it on its own, and the pool's StateReason keeps the bring-up's own words
+    (a refresh must not replace them by a vaguer "is not mounted"), logged
+    once, not at every retry."""
+    os.makedirs(world.path("etc"), exist_ok=True)
+    with open(world.path("etc/storaged.conf"), "w") as f:
+        f.write("[daemon]\nsource_retry_interval = 0.2\n")
+    d = world.daemon()
+    xml = (f"<pool type='lvm'><name>{world.prefix}later</name>"
+           f"<physical_volume type='nfs'><server>127.0.0.1</server><export>/later</export>"
+           f"<file size='16M'>pool.img</file></physical_volume></pool>")
+    pool = await client.call(MANAGER, MGR, "DefinePool", "s", [xml])
+    before = lvm_state()
+    await client.call(pool, POOL, "Start")
+    assert await client.get(pool, POOL, "State") == "degraded"
+    first = await client.get(pool, POOL, "StateReason")
+    assert "cannot mount NFS export 127.0.0.1:/later" in first, first
+    await client.call(pool, POOL, "Refresh")
+    await asyncio.sleep(1.0)  # five retries
+    assert await client.get(pool, POOL, "State") == "degraded"
+    reason = await client.get(pool, POOL, "StateReason")
+    assert "cannot mount NFS export 127.0.0.1:/later" in reason, reason
+    warned = [line for line in d.log().splitlines()
+              if "WARNING" in line and "cannot mount NFS export 127.0.0.1:/later" in line]
+    assert len(warned) == 1, warned
+    assert lvm_state() == before and loops_under(world.base) == []
+    await client.call(pool, POOL, "Stop")
+    await client.call(pool, POOL, "Undefine")

@@ -71,6 +71,9 @@ check() {
         fi
         FAILED=$((FAILED + 1))
         record "FAIL $name: $reason"
+        # What the daemon said around the failure, for whoever reads the log.
+        echo "--- journal of storaged.service (last 40 lines) after $name failed"
+        journalctl -b -u storaged.service --no-pager -n 40 -o short-monotonic 2>&1 || true
     fi
     echo "=== $name: status $rc after $((SECONDS - start))s"
     rm -f "$LAB_REASON" "$LAB_REASON.cmd" "$out"

@@ -57,15 +57,17 @@ plan_boot2() {
     check storaged.active             storaged_active_at_boot
     check storaged.before-multi-user  storaged_before_multi_user
     check storaged.critical-chain     storaged_critical_chain
-    # The iSCSI and NFS pools surviving the reboot (net-pools-back, vol3-data,
-    # vol4-data, net-pools-stop here) are out of this plan until the iSCSI
-    # pool's comeback at boot works again (issue 4 stays open): boot 1 turns
-    # their autostart off, so this boot sees only the local pools.
+    check storaged.net-pools-back     storaged_net_pools_back     150
     check storaged.pools-running      storaged_autostart_pools_running 120
     check storaged.loop-devices       storaged_loop_devices
     check storaged.volumes-active     storaged_volumes_active
     check storaged.object-paths       storaged_object_paths_stable
     check storaged.vol1-data          storaged_vol1_readback
     check storaged.vol2-data          storaged_vol2_readback
+    check storaged.vol3-data          storaged_vol3_readback
+    check storaged.vol4-data          storaged_vol4_readback
     check storaged.outside-activation storaged_outside_activation
+    # Log out and unmount before poweroff: the servers stop at shutdown, and
+    # LVs left active on them hang blk-availability.service's stop for minutes.
+    check storaged.net-pools-stop     storaged_net_pools_stop     120
 }

@@ -385,10 +385,6 @@ storaged_nfs_volume() { allocate_volume netnfs vol4; write_and_verify vol4; }
 storaged_net_pools_stop() {
     bus_call "$(state_need pool.netiscsi)" "$IF_POOL" Stop
     bus_call "$(state_need pool.netnfs)" "$IF_POOL" Stop
-    if [ "$PHASE" = boot1 ]; then  # see plan.sh: boot 2 leaves the network pools out for now
-        bus_call "$(state_need pool.netiscsi)" "$IF_POOL" SetAutostart b false
-        bus_call "$(state_need pool.netnfs)" "$IF_POOL" SetAutostart b false
-    fi
     wait_for 20 "the iSCSI session to end" test ! -e "$NET_BY_PATH"
     local mounts="/proc/$(systemctl show -P MainPID storaged)/mounts"  # the daemon's namespace
     ! grep -q " /run/storaged/nfs/" "$mounts" || fail "the NFS export is still mounted after Stop: $(grep /run/storaged/nfs "$mounts")"

@@ -34,6 +34,7 @@ EXIT_CODES = {
 INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C
 
 DBUS = "org.freedesktop.DBus"
+DBUS_PATH = "/org/freedesktop/DBus"
 PROPERTIES = f"{DBUS}.Properties"
 OBJECT_MANAGER = f"{DBUS}.ObjectManager"
 JOBS_PATH = f"{ROOT_PATH}/jobs"
@@ -456,11 +457,46 @@ def pool_action(method: str, done: str):
 for _name, _method, _done, _help in [
     ("pool-build", "Build", "built", "build a pool's storage: files, loop devices, PVs, volume group"),
     ("pool-start", "Start", "started", "start a pool: bring its PVs up and activate its volume group"),
-    ("pool-stop", "Stop", "stopped", "stop a pool: deactivate it and take its PVs down"),
     ("pool-delete", "Delete", "deleted", "remove a stopped pool's storage (VG, PVs, files it made)"),
     ("pool-undefine", "Undefine", "undefined", "forget a stopped pool's definition"),
 ]:
     verb(_name, _help, POOL)(pool_action(_method, _done))
+
+
+NETWORK_PV = re.compile(r"<physical_volume\s[^>]*type=['\"](iscsi|nfs)['\"]")
+
+
+@verb("pool-stop", "stop a pool: deactivate it and take its PVs down",
+      arg("pool", metavar="POOL", nargs="?", help="the pool's name"),
+      arg("--network", action="store_true",
+          help="instead of one POOL, every started pool with an iSCSI or NFS PV; does nothing "
+               "when storaged is not running (the shutdown unit storaged-network-pools uses this)"))
+async def pool_stop(c, a):
+    if bool(a.pool) == a.network:
+        raise CliError("InvalidArgument", "pool-stop takes a POOL or --network (one of them)")
+    if a.pool:
+        await c.call(await c.pool(a.pool), POOL_IFACE, "Stop")
+        print(f"Pool {a.pool} stopped")
+        return
+    # At shutdown a call must not start storaged again just to find nothing to do.
+    if not await c.call(DBUS_PATH, DBUS, "NameHasOwner", "s", [BUS_NAME], destination=DBUS):
+        print("storaged is not running: no pool to stop")
+        return
+    objs = await c.objects()
+    failed = []
+    for path, props in objs.of(POOL_IFACE):
+        name = props["Name"].value
+        if props["State"].value == "inactive" or \
+                not NETWORK_PV.search(await c.call(path, POOL_IFACE, "GetXML")):
+            continue
+        try:
+            await c.call(path, POOL_IFACE, "Stop")
+            print(f"Pool {name} stopped")
+        except CliError as exc:  # the others are still stopped
+            print(f"storagectl: pool {name}: {one_line(exc.message)}", file=sys.stderr)
+            failed.append(exc)
+    if failed:
+        raise CliError(failed[0].kind, f"{len(failed)} network pool(s) could not be stopped")
 
 
 @verb("pool-refresh", "re-read LVM's state, for one pool or all",

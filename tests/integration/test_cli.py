@@ -322,3 +322,29 @@ def test_bash_completion(world):
     assert complete("vol-wipe", name, "") == {"disk1"}
     assert complete("vol-wipe", "--no") == {"--no-wait", "--no-progress"}
     assert complete("--bus", "s") == {"system", "session"}
+
+
+async def test_pool_stop_network_stops_only_pools_with_network_pvs(world, client):
+    """What storaged-network-pools.service runs at shutdown: every started pool
+    with an iSCSI or NFS PV is stopped, local pools stay up, and without a
+    running daemon it does nothing (and starts nothing)."""
+    d = world.daemon()
+    local = f"{world.prefix}local"
+    ok(world, "pool-create", pool_file(world, local, ("local.img", "16M")))
+    nfs = f"{world.prefix}nfs"
+    with open(world.path("nfs.xml"), "w") as f:  # its server is not there: started degraded
+        f.write(f"<pool type='lvm'><name>{nfs}</name><physical_volume type='nfs'>"
+                f"<server>127.0.0.1</server><export>/none</export><file size='16M'>p.img</file>"
+                f"</physical_volume></pool>")
+    ok(world, "pool-define", world.path("nfs.xml"))
+    ctl(world, "pool-start", nfs)
+    assert json.loads(ok(world, "pool-info", nfs, "--json"))["state"] == "degraded"
+    assert ok(world, "pool-stop", "--network") == f"Pool {nfs} stopped\n"
+    assert json.loads(ok(world, "pool-info", nfs, "--json"))["state"] == "inactive"
+    assert json.loads(ok(world, "pool-info", local, "--json"))["state"] == "running"
+    assert ok(world, "pool-stop", "--network") == ""  # nothing left to stop
+    fails(world, "InvalidArgument", "pool-stop")
+    fails(world, "InvalidArgument", "pool-stop", local, "--network")
+    ok(world, "pool-stop", local)
+    d.stop()
+    assert ok(world, "pool-stop", "--network") == "storaged is not running: no pool to stop\n"

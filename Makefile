@@ -57,8 +57,9 @@ install:
 	install -D -m 0644 dbus/org.storaged.Storaged1.service $(DESTDIR)$(DBUS_DIR)/system-services/org.storaged.Storaged1.service
 	install -D -m 0644 dbus/org.storaged.Storaged1.policy $(DESTDIR)$(POLKIT_ACTIONS_DIR)/org.storaged.Storaged1.policy
 	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR)
-	sed 's|@BINDIR@|$(PREFIX)/bin|g' systemd/storaged.service.in > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/storaged.service
-	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/storaged.service
+	for unit in storaged storaged-network-pools; do \
+	  sed 's|@BINDIR@|$(PREFIX)/bin|g' systemd/$$unit.service.in > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/$$unit.service && \
+	  chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/$$unit.service || exit 1; done
 	install -D -m 0644 systemd/storaged.sysusers $(DESTDIR)$(SYSUSERS_DIR)/storaged.conf
 	if [ -z "$(DESTDIR)" ] || [ "$(DESTDIR)" = / ]; then \
 	  systemd-sysusers $(SYSUSERS_DIR)/storaged.conf || echo "warning: could not create the storaged group"; fi

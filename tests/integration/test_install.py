@@ -14,6 +14,10 @@ def test_make_install_destdir(tmp_path):
     unit = (dest / "lib/systemd/system/storaged.service").read_text()
     assert "ExecStart=/usr/local/bin/storaged --bus system" in unit
     assert "Type=notify" in unit and "BusName=org.storaged.Storaged1" in unit
+    assert "Wants=storaged-network-pools.service" in unit
+    shutdown = (dest / "lib/systemd/system/storaged-network-pools.service").read_text()
+    assert "ExecStop=/usr/local/bin/storagectl --bus system pool-stop --network" in shutdown
+    assert "@BINDIR@" not in unit + shutdown
     assert (dest / "usr/share/dbus-1/system.d/org.storaged.Storaged1.conf").exists()
     activation = (dest / "usr/share/dbus-1/system-services/org.storaged.Storaged1.service").read_text()
     assert "SystemdService=storaged.service" in activation

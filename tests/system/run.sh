@@ -357,6 +357,34 @@ phase_results() {
     fi
 }
 
+# PHASE's poweroff, from the guest's console: it powered off with no stop job
+# left hanging, and after boot 2 (whose plan leaves the network pools up) the
+# shutdown unit stopped each network pool while its server and the network
+# were still there.
+shutdown_results() {
+    local phase=$1 text pool hung
+    [ -f "$RUN/share/results/$phase.done" ] || return 0  # phase_results says why
+    text=$(tr -d '\r' < "$RUN/$phase.console.log" | sed 's/\x1b\[[0-9;]*m//g')
+    if ! grep -q 'reboot: Power down' <<< "$text"; then
+        echo "FAIL $phase.shutdown: the guest did not power off (QEMU ${BOOT_STATE[$phase]:-?}); console: $CACHE/last-run/$phase.console.log"
+        return
+    fi
+    hung=$(grep -m1 -E 'A stop job is running|Failed unmounting.*storaged|Failed to deactivate' <<< "$text" || true)
+    if [ -n "$hung" ]; then
+        echo "FAIL $phase.shutdown: ${hung:0:200}"
+        return
+    fi
+    if [ "$phase" = boot2 ]; then
+        for pool in netiscsi netnfs; do
+            if ! grep -qE "(^|: )Pool $pool stopped$" <<< "$text"; then
+                echo "FAIL $phase.shutdown: storaged-network-pools.service did not stop pool $pool at poweroff"
+                return
+            fi
+        done
+    fi
+    echo "PASS $phase.shutdown"
+}
+
 # ---------------------------------------------------------------- main
 
 [ "$(id -u)" = 0 ] || die "run as root (QEMU, mmdebstrap and apt need it)"
@@ -390,8 +418,10 @@ fi
 
 results=$(
     phase_results boot1
+    shutdown_results boot1
     if [ -n "${BOOT_WALL[boot2]:-}" ]; then
         phase_results boot2
+        shutdown_results boot2
     else
         echo "FAIL boot2.completed: not run, boot1 did not complete"
     fi

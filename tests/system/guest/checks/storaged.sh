@@ -51,9 +51,10 @@ storaged_start() {
 }
 
 storaged_unit_verify() {
-    local unit=/lib/systemd/system/storaged.service out bad
-    [ -e "$unit" ] || fail "$unit is not installed"
-    out=$(systemd-analyze verify "$unit" 2>&1) || fail "systemd-analyze verify: $(echo "$out" | tail -3 | tr '\n' ' ')"
+    local units=(/lib/systemd/system/storaged.service /lib/systemd/system/storaged-network-pools.service)
+    local unit out bad
+    for unit in "${units[@]}"; do [ -e "$unit" ] || fail "$unit is not installed"; done
+    out=$(systemd-analyze verify "${units[@]}" 2>&1) || fail "systemd-analyze verify: $(echo "$out" | tail -3 | tr '\n' ' ')"
     echo "$out"
     # Only what concerns storaged counts; the base system's own units may chat.
     bad=$(echo "$out" | grep -i storaged || true)
@@ -329,7 +330,16 @@ NFS_POOL_XML="<pool type='lvm'><name>netnfs</name><physical_volume type='nfs'>\
 
 # The servers: tgt's targets live in memory only, so each boot adds it again
 # (on the same backing file); the export line stays in /etc/exports.d.
+# The servers run on this host, so the shutdown unit must stop the network
+# pools before them, as a drop-in tells it (README: the unit's own comment).
+NET_DROPIN=/etc/systemd/system/storaged-network-pools.service.d/lab-servers.conf
+
 net_servers_start() {
+    if [ ! -e "$NET_DROPIN" ]; then
+        mkdir -p "$(dirname "$NET_DROPIN")"
+        printf '[Unit]\nAfter=tgt.service nfs-server.service\n' > "$NET_DROPIN"
+        systemctl daemon-reload
+    fi
     tgt_start
     [ -n "$(tgt_tid_of "$NET_IQN")" ] || tgt_add_lun pool "$NET_LUN_FILE" 128M > /dev/null
     if grep -qs "^$NET_NFS_DIR " "$LAB_EXPORTS"; then
@@ -408,6 +418,18 @@ storaged_net_pools_back() {
             sleep 1
         done
         echo "$key running $((SECONDS - start)) s after the servers started"
+    done
+}
+
+# storaged pulled in the shutdown unit, which stops after (so before, at
+# shutdown) what the network pools need. run.sh checks the poweroff itself.
+storaged_shutdown_unit() {
+    local unit=storaged-network-pools.service after
+    [ "$(systemctl is-active "$unit")" = active ] || fail "$unit is $(systemctl is-active "$unit"), not active"
+    after=$(systemctl show -P After "$unit")
+    echo "After=$after"
+    for u in storaged.service dbus.service network.target remote-fs.target iscsid.service tgt.service nfs-server.service; do
+        [[ " $after " == *" $u "* ]] || fail "$unit is not ordered after $u: After=$after"
     done
 }
 

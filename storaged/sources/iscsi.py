@@ -28,6 +28,7 @@ DEVICE_TIMEOUT = 30.0
 # iscsiadm's exit statuses that mean "nothing to do" (see iscsiadm(8)).
 ERR_SESS_EXISTS = 15
 ERR_NO_OBJS_FOUND = 21
+ERR_LOGIN_AUTH_FAILED = 24
 
 
 def portal(src: IscsiSource) -> str:
@@ -126,6 +127,14 @@ class IscsiBackend(SourceBackend):
             await _iscsiadm([*node, "--login"], LOGIN_TIMEOUT, ok=(ERR_SESS_EXISTS,))
         except InvalidArgument:
             raise
+        except CommandFailed as exc:
+            if exc.returncode != ERR_LOGIN_AUTH_FAILED:
+                raise Degraded(f"{where} is not reachable: {exc.message}") from None
+            # Reachable, but it said no: say which credentials, not "not reachable".
+            said = (f"the CHAP credentials in {src.auth_file}" if src.auth_file
+                    else "a login without CHAP credentials (add <auth type='chap' file='...'/>)")
+            raise Degraded(f"{where} refused {said}: iSCSI login failed due to "
+                           f"authorization failure") from None
         except StoragedError as exc:
             raise Degraded(f"{where} is not reachable: {exc.message}") from None
         link = by_path(src)

@@ -41,6 +41,7 @@ plan_boot1() {
     check storaged.loop-devices       storaged_loop_devices
     check storaged.iscsi-pool         storaged_iscsi_pool         180
     check storaged.vol3-iscsi         storaged_iscsi_volume       180
+    check storaged.iscsi-chap         storaged_iscsi_chap         240
     check storaged.nfs-pool           storaged_nfs_pool           180
     check storaged.vol4-nfs           storaged_nfs_volume         180
     check storaged.dbus-activation    storaged_dbus_activation    120

@@ -373,6 +373,58 @@ storaged_iscsi_pool() {
         | grep -qx "$(readlink -f "$NET_BY_PATH")" || fail "the LUN is not a PV of VG netiscsi"
 }
 
+# CHAP for real: tgt asks for an account; the credentials come from a
+# root-only file named in the XML. A wrong password and a file others may read
+# are refused with named errors; the right one logs in; the secret is never in
+# the definition, the daemon's state or GetXML.
+CHAP_FILE=/etc/storaged/lab-chap.secret
+CHAP_SECRET=lab-chap-secret-7f3e
+
+storaged_iscsi_chap() {
+    local iqn tid xml out pool
+    net_servers_start
+    iqn=$(tgt_add_lun chap /var/lib/storaged-lab/iscsi-chap.img 64M)
+    tid=$(tgt_tid_of "$iqn")
+    tgtadm --lld iscsi --mode account --op new --user labchap --password "$CHAP_SECRET"
+    tgtadm --lld iscsi --mode account --op bind --tid "$tid" --user labchap
+    xml="<pool type='lvm'><name>netchap</name><physical_volume type='iscsi'>\
+<host port='3260'>127.0.0.1</host><target>$iqn</target><lun>1</lun>\
+<auth type='chap' file='$CHAP_FILE'/></physical_volume></pool>"
+    mkdir -p "$(dirname "$CHAP_FILE")"
+    printf 'username=labchap\npassword=not-the-secret\n' > "$CHAP_FILE"
+    chmod 600 "$CHAP_FILE"
+    out=$(busctl --timeout=120 call "$SD_BUS" "$SD_MANAGER" "$IF_MANAGER" CreatePool s "$xml" 2>&1) \
+        && fail "CreatePool with a wrong CHAP password succeeded: $out"
+    echo "wrong password: $out"
+    [[ "$out" == *"refused the CHAP credentials in $CHAP_FILE"* ]] \
+        || fail "the refusal of a wrong CHAP password does not name the credentials: $out"
+    printf 'username=labchap\npassword=%s\n' "$CHAP_SECRET" > "$CHAP_FILE"
+    chmod 644 "$CHAP_FILE"
+    out=$(busctl --timeout=120 call "$SD_BUS" "$SD_MANAGER" "$IF_MANAGER" CreatePool s "$xml" 2>&1) \
+        && fail "CreatePool with a world-readable CHAP file succeeded: $out"
+    echo "world-readable file: $out"
+    [[ "$out" == *"chmod 600"* ]] || fail "the refusal of a world-readable CHAP file does not say what to do: $out"
+    chmod 600 "$CHAP_FILE"
+    pool=$(bus_call "$SD_MANAGER" "$IF_MANAGER" CreatePool s "$xml")
+    pool=$(await_object "$pool" "CreatePool netchap")
+    [ -n "$pool" ] || pool=$(bus_call "$SD_MANAGER" "$IF_MANAGER" LookupPool s netchap)
+    wait_pool_running "$pool" 60
+    iscsiadm -m session | grep -q "$iqn" || fail "no iSCSI session to $iqn"
+    bus_call "$pool" "$IF_POOL" GetXML | grep -q "file=.$CHAP_FILE." || fail "GetXML lost the auth file"
+    # (Not the images nor the NFS mount: pool data, gigabytes of it.)
+    ! grep -rqs --exclude-dir=images --exclude-dir=nfs "$CHAP_SECRET" \
+        /etc/storaged/pools /var/lib/storaged /run/storaged \
+        <(bus_call "$pool" "$IF_POOL" GetXML) || fail "the CHAP secret was written where it does not belong"
+    bus_call "$pool" "$IF_POOL" Stop
+    bus_call "$pool" "$IF_POOL" Delete
+    bus_call "$pool" "$IF_POOL" Undefine
+    ! iscsiadm -m session 2> /dev/null | grep -q "$iqn" || fail "Stop left the session to $iqn"
+    iscsiadm -m node -o delete -T "$iqn" -p "$LAB_PORTAL" || true
+    tgt_remove "$iqn"
+    tgtadm --lld iscsi --mode account --op delete --user labchap || true
+    rm -f "$CHAP_FILE" /var/lib/storaged-lab/iscsi-chap.img
+}
+
 storaged_nfs_pool() {
     local mnt
     net_servers_start

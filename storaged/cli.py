@@ -24,6 +24,7 @@ from . import __version__
 from .bus.names import (BUS_NAME, ERROR_PREFIX, JOB_IFACE, MANAGER_IFACE, MANAGER_PATH,
                         POOL_IFACE, ROOT_PATH, VOLUME_IFACE)
 from .errors import StoragedError
+from .model.definitions import IscsiSource, NfsSource, parse_pool
 from .model.sizes import human_size, parse_size
 
 # The exit status says what kind of error it was; `storagectl --help` shows this table.
@@ -463,7 +464,8 @@ for _name, _method, _done, _help in [
     verb(_name, _help, POOL)(pool_action(_method, _done))
 
 
-NETWORK_PV = re.compile(r"<physical_volume\s[^>]*type=['\"](iscsi|nfs)['\"]")
+def has_network_pv(xml: str) -> bool:
+    return any(isinstance(src, (IscsiSource, NfsSource)) for src in parse_pool(xml).sources)
 
 
 @verb("pool-stop", "stop a pool: deactivate it and take its PVs down",
@@ -487,7 +489,7 @@ async def pool_stop(c, a):
     for path, props in objs.of(POOL_IFACE):
         name = props["Name"].value
         if props["State"].value == "inactive" or \
-                not NETWORK_PV.search(await c.call(path, POOL_IFACE, "GetXML")):
+                not has_network_pv(await c.call(path, POOL_IFACE, "GetXML")):
             continue
         try:
             await c.call(path, POOL_IFACE, "Stop")

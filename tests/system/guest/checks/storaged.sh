@@ -350,15 +350,22 @@ net_servers_start() {
     fi
 }
 
+# create_pool NAME XML: CreatePool, then waits for it to run; prints its path.
+create_pool() {
+    local name=$1 xml=$2 pool
+    pool=$(bus_call "$SD_MANAGER" "$IF_MANAGER" CreatePool s "$xml")
+    pool=$(await_object "$pool" "CreatePool $name")
+    [ -n "$pool" ] || pool=$(bus_call "$SD_MANAGER" "$IF_MANAGER" LookupPool s "$name")
+    wait_pool_running "$pool" 120 >&2
+    echo "$pool"
+}
+
 # create_net_pool KEY XML: CreatePool, running, autostart; records pool.KEY and vg.KEY.
 create_net_pool() {
     local key=$1 xml=$2 pool
     echo "$xml"
-    pool=$(bus_call "$SD_MANAGER" "$IF_MANAGER" CreatePool s "$xml")
-    pool=$(await_object "$pool" "CreatePool $key")
-    [ -n "$pool" ] || pool=$(bus_call "$SD_MANAGER" "$IF_MANAGER" LookupPool s "$key")
+    pool=$(create_pool "$key" "$xml")
     state_set "pool.$key" "$pool"
-    wait_pool_running "$pool" 120
     state_set "vg.$key" "$(bus_get "$pool" "$IF_POOL" VolumeGroup)"
     bus_call "$pool" "$IF_POOL" SetAutostart b true
     pvs -o pv_name,vg_name,pv_size
@@ -405,10 +412,7 @@ storaged_iscsi_chap() {
     echo "world-readable file: $out"
     [[ "$out" == *"chmod 600"* ]] || fail "the refusal of a world-readable CHAP file does not say what to do: $out"
     chmod 600 "$CHAP_FILE"
-    pool=$(bus_call "$SD_MANAGER" "$IF_MANAGER" CreatePool s "$xml")
-    pool=$(await_object "$pool" "CreatePool netchap")
-    [ -n "$pool" ] || pool=$(bus_call "$SD_MANAGER" "$IF_MANAGER" LookupPool s netchap)
-    wait_pool_running "$pool" 60
+    pool=$(create_pool netchap "$xml")
     iscsiadm -m session | grep -q "$iqn" || fail "no iSCSI session to $iqn"
     bus_call "$pool" "$IF_POOL" GetXML | grep -q "file=.$CHAP_FILE." || fail "GetXML lost the auth file"
     # (Not the images nor the NFS mount: pool data, gigabytes of it.)

@@ -16,7 +16,6 @@ import asyncio
 import os
 import re
 import secrets
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,21 +26,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from dbus_fast import Message, MessageType  # noqa: E402
 
 from storaged.bus.connection import PatientMessageBus  # noqa: E402
-from tests.harness import MANAGER, Daemon, TestBus  # noqa: E402
+from bench.common import isolated_world, median_p95  # noqa: E402
+from tests.harness import MANAGER, Daemon, MGR, POOL, MiB  # noqa: E402
 from tests.harness import bus_call as call  # noqa: E402
-from tests.lvmenv import cleanup, lvm, make_lvm_system_dir  # noqa: E402
-
-MGR = "org.storaged.Storaged1.Manager"
-POOL = "org.storaged.Storaged1.Pool"
-MiB = 1024 * 1024
-
-
-
-
-def fmt(samples):
-    s = sorted(samples)
-    return (f"median {statistics.median(s) * 1000:7.1f} ms  p95 {s[max(0, int(len(s) * 0.95) - 1)] * 1000:7.1f} ms"
-            f"  (n={len(s)})")
+from tests.lvmenv import cleanup, lvm  # noqa: E402
 
 
 def lvm_uuid():
@@ -149,7 +137,7 @@ async def measure(base, address, label, backups, fill, samples):
                           [f"<pool type='lvm'><name>{vg}</name></pool>"])
         await call(bus, pool, POOL, "Start")
         lat = await detection(arrivals, vg, samples)
-        print(f"  {label:<44} {fmt(lat)}")
+        print(f"  {label:<44} {median_p95(lat)}")
         bus.disconnect()
     finally:
         d.stop()
@@ -180,7 +168,7 @@ async def refresh_cost(base, address, count):
         t = time.perf_counter()
         lvm("lvs", "--reportformat", "json", vg)
         bare = time.perf_counter() - t
-        print(f"  {count:>6} LVs: Refresh {fmt(times)}; LVM calls per refresh: {calls_last}; "
+        print(f"  {count:>6} LVs: Refresh {median_p95(times)}; LVM calls per refresh: {calls_last}; "
               f"first Start (exports every object) {first:.2f} s; one bare `lvs`: {bare * 1000:.0f} ms")
         bus.disconnect()
         return d
@@ -201,9 +189,7 @@ async def main():
     ap.add_argument("--idle-seconds", type=int, default=60)
     ap.add_argument("--big", type=int, default=10000)
     args = ap.parse_args()
-    base = tempfile.mkdtemp(prefix="storaged-bench-", dir="/tmp")
-    os.environ["LVM_SYSTEM_DIR"] = make_lvm_system_dir(base)
-    test_bus = TestBus(base)
+    base, test_bus = isolated_world()
     try:
         print("detection latency of an outside lvcreate (lvcreate exits -> InterfacesAdded arrives)")
         for fill in (0, 1000):

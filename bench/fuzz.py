@@ -10,18 +10,17 @@ Usage: .venv/bin/python bench/fuzz.py [--cases 5000] [--full-every 100] [ENTRY .
 import argparse
 import os
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 
+from bench.common import isolated_world  # noqa: E402
 from tests.conftest import World  # noqa: E402
 from tests.fuzzing import Fuzzer  # noqa: E402
-from tests.harness import TestBus  # noqa: E402
 from tests.integration.test_fuzz import ENTRY_POINTS  # noqa: E402
-from tests.lvmenv import cleanup, make_lvm_system_dir  # noqa: E402
+from tests.lvmenv import cleanup  # noqa: E402
 
 
 def main() -> int:
@@ -32,9 +31,7 @@ def main() -> int:
                          "(the PV metadata fingerprint is compared after every case)")
     ap.add_argument("entries", nargs="*", default=ENTRY_POINTS)
     opts = ap.parse_args()
-    base = tempfile.mkdtemp(prefix="storaged-fuzz-", dir="/tmp")
-    os.environ["LVM_SYSTEM_DIR"] = make_lvm_system_dir(base)
-    bus = TestBus(base)
+    base, bus = isolated_world("storaged-fuzz-")
     world = World(base, bus)
     daemon = world.daemon()
     fuzzer = Fuzzer(world, daemon, full_every=opts.full_every)

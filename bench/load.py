@@ -11,24 +11,15 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-
 from storaged.bus.connection import PatientMessageBus  # noqa: E402
-from tests.harness import MANAGER, Daemon, TestBus  # noqa: E402
+from bench.common import isolated_world  # noqa: E402
+from tests.harness import MANAGER, Daemon, MGR, POOL, MiB  # noqa: E402
 from tests.harness import bus_call as call, rss_kib  # noqa: E402
-from tests.lvmenv import cleanup, make_lvm_system_dir  # noqa: E402
-
-MGR = "org.storaged.Storaged1.Manager"
-POOL = "org.storaged.Storaged1.Pool"
-MiB = 1024 * 1024
-
-
-
-
+from tests.lvmenv import cleanup  # noqa: E402
 
 
 async def main():
@@ -36,9 +27,7 @@ async def main():
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--cycles", type=int, default=10000)
     args = ap.parse_args()
-    base = tempfile.mkdtemp(prefix="storaged-bench-", dir="/tmp")
-    os.environ["LVM_SYSTEM_DIR"] = make_lvm_system_dir(base)
-    test_bus = TestBus(base)
+    base, test_bus = isolated_world()
     d = Daemon(base, test_bus.address, "--no-default-pool", "--log-level", "warning")
     try:
         d.start()

@@ -14,7 +14,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,23 +21,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from dbus_fast import Message  # noqa: E402
 from dbus_fast.aio import MessageBus  # noqa: E402
 
-from tests.harness import BUS_NAME, MANAGER, ROOT, Daemon, TestBus  # noqa: E402
+from bench.common import isolated_world, median_p95  # noqa: E402
+from tests.harness import BUS_NAME, MANAGER, ROOT, Daemon, MGR, POOL, MiB  # noqa: E402
 from tests.harness import bus_call as call, rss_kib  # noqa: E402
-from tests.lvmenv import cleanup, lvm, make_lvm_system_dir  # noqa: E402
-
-MGR = "org.storaged.Storaged1.Manager"
-POOL = "org.storaged.Storaged1.Pool"
-MiB = 1024 * 1024
-
-
-
-
-def ms(samples):
-    s = sorted(samples)
-    return (f"median {statistics.median(s) * 1000:6.1f} ms  p95 {s[int(len(s) * 0.95) - 1] * 1000:6.1f} ms"
-            f"  (n={len(s)})")
-
-
+from tests.lvmenv import cleanup, lvm  # noqa: E402
 
 
 async def pairs(bus, pool, vg, n, tag):
@@ -70,9 +56,7 @@ async def main():
     ap.add_argument("--pairs", type=int, default=30)
     args = ap.parse_args()
 
-    base = tempfile.mkdtemp(prefix="storaged-bench-", dir="/tmp")
-    os.environ["LVM_SYSTEM_DIR"] = make_lvm_system_dir(base)
-    test_bus = TestBus(base)
+    base, test_bus = isolated_world()
     daemons = []
     try:
         d = Daemon(base, test_bus.address, "--no-default-pool", "--log-level", "warning")
@@ -93,8 +77,8 @@ async def main():
 
         bare0, bus0, r0 = await pairs(bus, pool, vg, args.pairs, "a")
         print("\n0 LVs in the VG")
-        print(f"  bare lvcreate          {ms(bare0)}")
-        print(f"  AllocateVolume (D-Bus) {ms(bus0)}")
+        print(f"  bare lvcreate          {median_p95(bare0)}")
+        print(f"  AllocateVolume (D-Bus) {median_p95(bus0)}")
         print(f"  ratio of medians       {r0:.3f}  (goal <= 1.15)")
 
         t = time.perf_counter()
@@ -109,8 +93,8 @@ async def main():
 
         bare1, bus1, r1 = await pairs(bus, pool, vg, args.pairs, "b")
         print(f"\n{n_vols} LVs in the VG")
-        print(f"  bare lvcreate          {ms(bare1)}")
-        print(f"  AllocateVolume (D-Bus) {ms(bus1)}")
+        print(f"  bare lvcreate          {median_p95(bare1)}")
+        print(f"  AllocateVolume (D-Bus) {median_p95(bus1)}")
         print(f"  ratio of medians       {r1:.3f}  (goal <= 1.15)")
 
         gmo = []
@@ -118,7 +102,7 @@ async def main():
             t = time.perf_counter()
             objs = await call(bus, ROOT, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects")
             gmo.append(time.perf_counter() - t)
-        print(f"\nGetManagedObjects with {len(objs)} objects: {ms(gmo)}")
+        print(f"\nGetManagedObjects with {len(objs)} objects: {median_p95(gmo)}")
         print(f"daemon RSS with {n_vols} volumes: {rss_kib(d.proc.pid) / 1024:.1f} MiB")
 
         lvs_t = []
@@ -134,8 +118,8 @@ async def main():
             t = time.perf_counter()
             d.start()
             starts.append(time.perf_counter() - t)
-        print(f"\nstart-up to READY=1 with {n_vols} LVs: {ms(starts)}")
-        print(f"one `lvs` of them:                  {ms(lvs_t)}")
+        print(f"\nstart-up to READY=1 with {n_vols} LVs: {median_p95(starts)}")
+        print(f"one `lvs` of them:                  {median_p95(lvs_t)}")
         print(f"daemon RSS after start-up: {rss_kib(d.proc.pid) / 1024:.1f} MiB")
         bus.disconnect()
     finally:

@@ -24,13 +24,10 @@ from hypothesis import strategies as st
 
 from storaged.bus.connection import PatientMessageBus
 from storaged.lvm.label import fingerprints_now
-from tests.harness import BUS_NAME, MANAGER
+from tests.harness import BUS_NAME, MANAGER, MGR, POOL, MiB
 from tests.lvmenv import loops_under, lvm_state
 
-MGR = "org.storaged.Storaged1.Manager"
-POOL = "org.storaged.Storaged1.Pool"
 ERR = "org.storaged.Storaged1.Error."
-MiB = 1024 * 1024
 KEEP = "keep"  # the volume every run starts with; never deallocated by a case
 
 # ---------------------------------------------------------------- strategies

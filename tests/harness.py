@@ -18,6 +18,12 @@ from storaged.embedded import write_bus_config
 BUS_NAME = "org.storaged.Storaged1"
 MANAGER = "/org/storaged/Storaged1/Manager"
 ROOT = "/org/storaged/Storaged1"
+# Written out here rather than taken from storaged.bus.names: the tests hold
+# the daemon to the contract, not to itself.
+MGR = "org.storaged.Storaged1.Manager"
+POOL = "org.storaged.Storaged1.Pool"
+VOL = "org.storaged.Storaged1.Volume"
+MiB = 1024 * 1024
 # A bus policy that lets everyone send anything to storaged: with it only the
 # daemon's own check stands between a caller and the storage.
 PERMISSIVE_POLICY = os.path.join(os.path.dirname(__file__), "permissive-policy.conf")

@@ -7,10 +7,7 @@ import subprocess
 from dbus_fast import Message
 
 from storaged.bus.connection import PatientMessageBus
-from tests.harness import BUS_NAME, MANAGER
-
-MGR = "org.storaged.Storaged1.Manager"
-POOL = "org.storaged.Storaged1.Pool"
+from tests.harness import BUS_NAME, MANAGER, MGR, POOL
 
 
 async def test_refresh_after_many_outside_lvcreates_keeps_the_daemon_on_the_bus(world, client):

@@ -13,12 +13,8 @@ from dbus_fast import DBusError
 
 from storaged import __version__
 from storaged.cli import EXIT_CODES, VERBS, parser
-from tests.harness import MANAGER, ROOT
+from tests.harness import MANAGER, ROOT, MGR, POOL, VOL, MiB
 
-MGR = "org.storaged.Storaged1.Manager"
-POOL = "org.storaged.Storaged1.Pool"
-VOL = "org.storaged.Storaged1.Volume"
-MiB = 1024 * 1024
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NOBODY = ["setpriv", "--reuid=nobody", "--regid=65534", "--clear-groups"]
 

@@ -12,12 +12,9 @@ import shutil
 import pytest
 from dbus_fast import DBusError
 
-from tests.harness import MANAGER
+from tests.harness import MANAGER, MGR, POOL, MiB
 from tests.lvmenv import loops_under, lvm
 
-MGR = "org.storaged.Storaged1.Manager"
-POOL = "org.storaged.Storaged1.Pool"
-MiB = 1024 * 1024
 
 WRAPPER = """#!/bin/sh
 # Test fault injection: SIGKILL the daemon at $STORAGED_TEST_KILL_AT (once).

@@ -4,13 +4,8 @@ import os
 import subprocess
 
 
-from tests.harness import MANAGER, expect_error
+from tests.harness import MANAGER, expect_error, MGR, POOL, VOL, MiB
 from tests.lvmenv import loops_under, lvm, lvm_state
-
-MGR = "org.storaged.Storaged1.Manager"
-POOL = "org.storaged.Storaged1.Pool"
-VOL = "org.storaged.Storaged1.Volume"
-MiB = 1024 * 1024
 
 
 def disk(world, name, size=32 * MiB):
@@ -27,8 +22,6 @@ def device_pool(name, *devices, vg=None):
                   for d in devices)
     vg_el = f"<volume_group>{vg}</volume_group>" if vg else ""
     return f"<pool type='lvm'><name>{name}</name>{vg_el}{pvs}</pool>"
-
-
 
 
 async def test_device_pool_mixed_with_a_file_and_reboot(world, client):

@@ -9,13 +9,8 @@ import signal
 import pytest
 from dbus_fast import DBusError, Message, Variant
 
-from tests.harness import MANAGER, ROOT, busctl, subscribe, wait_for, expect_error
+from tests.harness import MANAGER, ROOT, busctl, subscribe, wait_for, expect_error, MGR, POOL, VOL, MiB
 from tests.lvmenv import loops_under, lvm, lvm_state
-
-MGR = "org.storaged.Storaged1.Manager"
-POOL = "org.storaged.Storaged1.Pool"
-VOL = "org.storaged.Storaged1.Volume"
-MiB = 1024 * 1024
 
 
 def vgs():
@@ -27,8 +22,6 @@ def lvs(vg):
     out = lvm("lvs", "--reportformat", "json", "--units", "b", "--nosuffix",
               "-o", "lv_name,lv_uuid,lv_size", vg).stdout
     return {lv["lv_name"]: lv for lv in json.loads(out)["report"][0]["lv"]}
-
-
 
 
 async def test_default_pool_created_on_first_start_and_autostarted(world, client):

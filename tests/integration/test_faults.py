@@ -12,14 +12,11 @@ import pytest
 from dbus_fast import DBusError
 
 from storaged.bus.connection import PatientMessageBus
-from tests.harness import MANAGER
+from tests.harness import MANAGER, MGR, POOL, MiB
 from tests.harness import bus_call as call
 from tests.lvmenv import lvm, lvm_state
 
-MGR = "org.storaged.Storaged1.Manager"
-POOL = "org.storaged.Storaged1.Pool"
 ERR = "org.storaged.Storaged1.Error."
-MiB = 1024 * 1024
 
 WRAPPER = """#!/bin/sh
 # Test fault injection: a named volume makes lvcreate hang or fail.
@@ -48,8 +45,6 @@ def with_wrapper(world, timeout=3):
 def lv_names(vg):
     out = lvm("lvs", "--reportformat", "json", "-o", "lv_name", vg).stdout
     return {lv["lv_name"] for lv in json.loads(out)["report"][0]["lv"]}
-
-
 
 
 async def test_sixteen_clients_allocate_in_one_pool(world, client):
@@ -133,7 +128,6 @@ async def test_an_lvm_failure_leaves_a_clean_state_and_carries_lvms_message(worl
     assert info.value.type == ERR + "Failed" and "the disk is on fire" in info.value.text
     assert lvm_state() == state
     assert await client.get(pool, POOL, "Volumes") == []
-
 
 
 def test_losing_the_bus_exits_non_zero_for_systemd_to_restart(world):

@@ -4,10 +4,9 @@ import os
 
 from lxml import etree
 
-from tests.harness import MANAGER
+from tests.harness import MANAGER, MGR
 
 SHIPPED = os.path.join(os.path.dirname(__file__), "..", "..", "dbus", "org.storaged.Storaged1.xml")
-MGR = "org.storaged.Storaged1.Manager"
 
 
 def interfaces(xml: str) -> dict[str, str]:

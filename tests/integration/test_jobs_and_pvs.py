@@ -4,16 +4,10 @@ import os
 
 from dbus_fast import Variant
 
-from tests.harness import MANAGER, ROOT, subscribe, wait_for, expect_error
+from tests.harness import MANAGER, ROOT, subscribe, wait_for, expect_error, MGR, POOL, VOL, MiB
 from tests.lvmenv import lvm, lvm_state
 
-MGR = "org.storaged.Storaged1.Manager"
-POOL = "org.storaged.Storaged1.Pool"
-VOL = "org.storaged.Storaged1.Volume"
 JOB = "org.storaged.Storaged1.Job"
-MiB = 1024 * 1024
-
-
 
 
 async def finished(client, sig, job):

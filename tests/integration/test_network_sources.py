@@ -5,8 +5,7 @@ import asyncio
 import os
 import socket
 
-from tests.harness import MANAGER
-from tests.integration.test_end_to_end import MGR, POOL, expect_error
+from tests.harness import MANAGER, MGR, POOL, expect_error
 from tests.lvmenv import loops_under, lvm_state
 
 

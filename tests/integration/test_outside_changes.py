@@ -6,14 +6,10 @@ import os
 import subprocess
 import time
 
-from tests.harness import MANAGER, ROOT, subscribe, wait_for
+from tests.harness import MANAGER, ROOT, subscribe, wait_for, MGR, POOL, VOL, MiB
 from tests.lvmenv import lvm
 
-MGR = "org.storaged.Storaged1.Manager"
-POOL = "org.storaged.Storaged1.Pool"
-VOL = "org.storaged.Storaged1.Volume"
 PROPS = "org.freedesktop.DBus.Properties"
-MiB = 1024 * 1024
 WITHIN = 1.0  # seconds: the promise
 
 

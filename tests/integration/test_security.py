@@ -15,15 +15,11 @@ from dbus_fast.signature import SignatureTree
 
 from storaged.bus.calls import journal_fields
 from storaged.bus.interfaces import ManagerInterface, PoolInterface, VolumeInterface
-from tests.harness import MANAGER, ROOT, busctl
+from tests.harness import MANAGER, ROOT, busctl, MGR, POOL, VOL, MiB
 from tests.lvmenv import loops_under, lvm, lvm_state
 
-MGR = "org.storaged.Storaged1.Manager"
-POOL = "org.storaged.Storaged1.Pool"
-VOL = "org.storaged.Storaged1.Volume"
 ERR = "org.storaged.Storaged1.Error."
 BUS_NAME = "org.storaged.Storaged1"
-MiB = 1024 * 1024
 NOBODY = 65534
 
 # busctl arguments for one value of each type our methods take.

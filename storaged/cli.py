@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 from typing import Callable
+from xml.etree import ElementTree
 
 from dbus_fast import BusType, Message, MessageType, Variant
 from storaged.bus.connection import PatientMessageBus as MessageBus
@@ -47,11 +48,13 @@ NEWER_METHODS = {"AddPhysicalVolume", "RemovePhysicalVolume", "Resize", "Wipe"}
 
 
 class CliError(StoragedError):
-    """A failure with the kind named by the daemon (or found here)."""
+    """A failure with the kind named by the daemon (or found here); `gone` when
+    storaged left the bus (stopping, or stopped) rather than refused."""
 
-    def __init__(self, kind: str, message: str):
+    def __init__(self, kind: str, message: str, gone: bool = False):
         super().__init__(message)
         self.kind = kind
+        self.gone = gone
 
 
 def words(name: str) -> list[str]:
@@ -98,6 +101,9 @@ class Client:
         self.args = args
         self.verb = args.verb
         self.signals: asyncio.Queue[Message] = asyncio.Queue()
+        # Whether storaged has answered this command yet: if it is gone after
+        # that, it stopped meanwhile (the calls made so far stand).
+        self.answered = False
 
     async def call(self, path: str, iface: str, member: str, signature: str = "",
                    body=(), destination: str = BUS_NAME):
@@ -105,6 +111,7 @@ class Client:
                                             member=member, signature=signature, body=list(body)))
         if reply.message_type == MessageType.ERROR:
             raise self.error(reply, path, member)
+        self.answered = self.answered or destination == BUS_NAME
         return reply.body[0] if len(reply.body) == 1 else reply.body
 
     def error(self, reply: Message, path: str, member: str) -> CliError:
@@ -118,13 +125,18 @@ class Client:
             # The bus policy refuses before the daemon sees the call.
             return CliError("NotAuthorized", f"{self.verb} needs root (the bus policy refused the call)")
         if short in ("ServiceUnknown", "NameHasNoOwner"):
-            return CliError("Failed", f"storaged is not running on {where}")
+            if self.answered:
+                return CliError("Failed", f"storaged stopped on {where}", gone=True)
+            return CliError("Failed", f"storaged is not running on {where}", gone=True)
         if short.startswith("Spawn."):
             return CliError("Failed", f"storaged could not be started on {where}: {text}")
         if short == "NoReply":
-            return CliError("Failed", f"storaged did not answer: {text}")
+            return CliError("Failed", f"storaged did not answer: {text}", gone=True)
         if short == "UnknownMethod" and member in NEWER_METHODS:
             return CliError("Failed", f"this storaged does not support {self.verb} yet")
+        if short in ("UnknownMethod", "UnknownObject") and path.startswith(JOBS_PATH + "/"):
+            return CliError("NotFound", f"there is no job {job_number(path)}: it never existed, "
+                                        f"or it finished more than five minutes ago")
         if short in ("UnknownMethod", "UnknownObject"):
             return CliError("NotFound", f"{path} is gone (removed meanwhile?)")
         return CliError("Failed", f"{name}: {text}" if text else name)
@@ -430,15 +442,31 @@ async def pool_define(c, a):
 @verb("pool-create", "define, build and start a pool from XML", xml_file("a <pool>"))
 async def pool_create(c, a):
     path = await c.call(MANAGER_PATH, MANAGER_IFACE, "CreatePool", "s", [a.xml])
-    name = await c.get(path, POOL_IFACE, "Name")
+    name = pool_name_in(a.xml) or path
     await check_running(c, path, name)
     print(f"Pool {name} created")
+
+
+def pool_name_in(xml: str) -> str | None:
+    """The <name> of a pool definition the daemon has accepted (so it parses)."""
+    try:
+        return (ElementTree.fromstring(xml).findtext("name") or "").strip() or None
+    except ElementTree.ParseError:
+        return None
 
 
 async def check_running(c: Client, path: str, name: str) -> None:
     """Start succeeds even when a PV is missing: the pool is then degraded, with a
     reason. An admin (and a script) must hear of it."""
-    state = await c.get(path, POOL_IFACE, "State")
+    try:
+        state = await c.get(path, POOL_IFACE, "State")
+    except CliError as exc:
+        if not exc.gone:
+            raise
+        # The call itself succeeded: report that, and why there is no more.
+        print(f"storagectl: {one_line(exc.message)} before pool {name}'s state could be read",
+              file=sys.stderr)
+        return
     if state != "running":
         reason = await c.get(path, POOL_IFACE, "StateReason")
         raise CliError("Degraded" if state == "degraded" else "Failed",
@@ -537,6 +565,10 @@ async def vol_list(c, a):
     path = await c.pool(a.pool)
     objs = await c.objects()
     objs.listing(c, objs.of(VOLUME_IFACE, pool=path), "Name", ["Path", "Capacity", "Active"])
+    state = objs.tree[path][POOL_IFACE]["State"].value
+    if state in ("inactive", "building"):
+        print(f"storagectl: pool {a.pool} is {state}, so no volume of it is listed; "
+              f"'storagectl pool-start {a.pool}' starts it", file=sys.stderr)
 
 
 @verb("vol-info", "show a volume's path and size", POOL, VOLUME, reading=True)
@@ -621,8 +653,18 @@ async def monitor(c, a):
     print(f"storagectl: monitoring storaged on {describe_bus(a.bus)}; Ctrl-C stops",
           file=sys.stderr, flush=True)
     seen = 0
+    # storaged may stop and come back (its events say so); the bus itself going
+    # away ends the monitor, since nothing can come any more.
+    lost = asyncio.ensure_future(c.bus.wait_for_disconnect())
     while a.count is None or seen < a.count:
-        event = objs.event(await c.signals.get())
+        next_signal = asyncio.ensure_future(c.signals.get())
+        await asyncio.wait([next_signal, lost], return_when=asyncio.FIRST_COMPLETED)
+        if not next_signal.done():
+            next_signal.cancel()
+            if not lost.cancelled():
+                lost.exception()  # retrieved: how it ended is said below
+            raise CliError("Failed", f"lost the connection to {describe_bus(a.bus)}")
+        event = objs.event(next_signal.result())
         if event is None:
             continue
         seen += 1

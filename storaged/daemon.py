@@ -13,7 +13,7 @@ import sys
 from dbus_fast import BusType
 from dbus_fast.constants import NameFlag, RequestNameReply
 
-from . import __version__, embedded
+from . import __version__, embedded, instance
 from .bus.names import BUS_NAME
 from .bus.service import BusService, StoragedBus
 from .errors import InvalidArgument, StoragedError
@@ -30,9 +30,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="storaged", description="Virtual storage pools on D-Bus.")
     p.add_argument("--bus", default="system",
                    help="system, session, or a D-Bus address such as unix:path=/run/x/bus")
-    p.add_argument("--config-dir", default="/etc/storaged")
-    p.add_argument("--state-dir", default="/var/lib/storaged")
-    p.add_argument("--run-dir", default="/run/storaged")
+    p.add_argument("--config-dir", default="/etc/storaged", metavar="DIR",
+                   help="pool definitions (pools/NAME.xml) and storaged.conf "
+                        "(default %(default)s)")
+    p.add_argument("--state-dir", default="/var/lib/storaged", metavar="DIR",
+                   help="what the pools created (records) and the default pool's image "
+                        "(default %(default)s)")
+    p.add_argument("--run-dir", default="/run/storaged", metavar="DIR",
+                   help="runtime files: NFS mount points (default %(default)s)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--default-pool-size", help="size of the default pool's file (default 10G)")
     g.add_argument("--no-default-pool", action="store_true",
@@ -93,6 +98,10 @@ async def serve(args: argparse.Namespace) -> int:
 async def _serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     os.makedirs(settings.run_dir, mode=0o755, exist_ok=True)
+    # Before anything is touched: a second daemon on the same directories
+    # would recover the first one's intents under its feet.
+    for directory in (settings.config_dir, settings.state_dir):
+        instance.hold(directory)
     bus = await connect(args.bus)
     engine = Engine(settings, Lvm(timeout=settings.command_timeout))
     service = BusService(bus, engine)

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import runner
+from . import instance, runner
 from .host import device_mapper_available
 
 LVM_CONF = """\
@@ -115,6 +115,7 @@ class Embedded:
 
 async def start(root: str, say) -> Embedded:
     root = os.path.abspath(root)
+    instance.hold(root)  # before the bus socket, which a second instance would take over
     for sub in ("etc", "lib", "run", "bus"):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
     if "LVM_SYSTEM_DIR" not in os.environ:

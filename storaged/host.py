@@ -9,3 +9,13 @@ def device_mapper_available() -> bool:
             return any(line.split()[1:] == ["device-mapper"] for line in f if line.strip())
     except OSError:
         return False
+
+
+def boot_id() -> str:
+    """The kernel's identifier of this boot: what the daemon records is true
+    until the next boot, and no longer."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            return f.read().strip()
+    except OSError:
+        return ""

@@ -18,18 +18,19 @@ from .errors import (AlreadyExists, Busy, Degraded, Failed, InvalidArgument, NoS
                      NotFound, NotSupported, StoragedError)
 from .jobs import Job, Jobs
 from .lvm import Lvm, VgReport
+from .lvm.commands import OWN_TAG
 from .lvm.metadata import find_lv, read_backup
 from .lvm.metadata import seqno as backup_seqno
 from .lvm.label import fingerprints
 from .model.definitions import (FileSource, PoolDef, Source, _parse_document,
                                 parse_pool, parse_source, parse_volume, pool_to_xml,
                                 source_element, to_string, volume_element)
-from .model.names import check_lv_name
+from .model.names import check_lv_in_vg, check_lv_name
 from .model.sizes import check_size
 from .sources import backend_for
 from .sources import loop
 from .store import Store
-from .host import device_mapper_available
+from .host import boot_id, device_mapper_available
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ class Pool:
     # ("not reachable: <iscsiadm's words>" against "not connected").
     bringup_errors: dict[str, str] = field(default_factory=dict)
     vg_retries: int = 0
+    # The properties as last signalled (see Engine._publish).
+    published: dict = field(default_factory=dict, repr=False)
 
     @property
     def uuid(self) -> str:
@@ -184,18 +187,50 @@ class Engine:
         for definition, autostart in self.store.load():
             pool = Pool(definition=definition, autostart=autostart)
             self.pools[pool.uuid] = pool
-            self.listener.pool_added(pool)
+            self._add(pool)
         await self._recover()
         if not self.pools and self.settings.default_pool:
             await self._create_default_pool()
-        autostart = [p for p in self.pools.values() if p.autostart and not p.active]
-        if autostart:
-            await self._start_pools(autostart)
+        # Autostart pools, and those a daemon that stopped or died left running:
+        # a pool that is up is served as running, autostart or not.
+        wanted = [p for p in self.pools.values()
+                  if not p.active and (p.autostart or self._left_running(p))]
+        if wanted:
+            await self._start_pools(wanted)
         self._retry_task = asyncio.ensure_future(self._retry_sources_forever())
 
     def close(self) -> None:
         if self._retry_task:
             self._retry_task.cancel()
+
+    def _left_running(self, pool: Pool) -> bool:
+        """Whether the pool is up though this daemon has not started it: its
+        sources are still attached (a loop device, a session), or, having none
+        to attach, its record says it was started in this boot and not stopped."""
+        attached = [self._backend(s).device(s) is not None for s in pool.definition.sources
+                    if self._backend(s).attaches]
+        up = any(attached) if attached else \
+            self.store.record(pool.uuid).get("started_in_boot") == boot_id()
+        if up and not pool.autostart:
+            log.info("pool %s was left running: serving it again", pool.name)
+        return up
+
+    def _mark_started(self, pool: Pool, started: bool) -> None:
+        """For a pool with nothing to attach (device PVs, an adopted VG) only a
+        record tells whether it was started; _left_running reads it."""
+        if any(self._backend(s).attaches for s in pool.definition.sources):
+            return
+        record = self.store.record(pool.uuid)
+        if started == (record.get("started_in_boot") == boot_id()):
+            return
+        if started:
+            record["started_in_boot"] = boot_id()
+        else:
+            record.pop("started_in_boot", None)
+        if any(record.values()):
+            self.store.save_record(pool.uuid, record)
+        else:
+            self.store.remove_record(pool.uuid)
 
     async def _retry_sources_forever(self) -> None:
         """A network PV not reachable at boot (a late network, a target started
@@ -268,7 +303,7 @@ class Engine:
         self.store.save(definition)
         pool = Pool(definition=definition)
         self.pools[pool.uuid] = pool
-        self.listener.pool_added(pool)
+        self._add(pool)
         return pool
 
     async def create(self, xml: str, force: bool = False) -> Pool:
@@ -305,7 +340,7 @@ class Engine:
             if "intent" not in record:
                 return
             record.pop("intent")
-            if not record.get("created_files") and len(record) == 1:
+            if not any(record.values()):
                 self.store.remove_record(uuid)
                 return
         else:
@@ -332,7 +367,12 @@ class Engine:
                             await self._backend(FileSource(path=path)).destroy(FileSource(path=path))
                     self.store.remove_record(uuid)
                 elif intent["op"] == "delete" and pool:
-                    await self._delete_storage(pool)  # roll forward
+                    try:
+                        await self._delete_storage(pool)  # roll forward
+                    except Busy as exc:  # it holds what storaged did not make
+                        log.error("not deleting pool %s: %s", pool.name, exc.message)
+                        self._set_intent(uuid, None)
+                        continue
                     self.store.remove_record(uuid)
                 elif intent["op"] == "add_pv" and pool:
                     await self._undo_add_pv(pool, parse_source(intent["source"]))
@@ -359,9 +399,8 @@ class Engine:
     async def set_autostart(self, pool: Pool, on: bool) -> None:
         async with pool.lock:
             self.store.set_autostart(pool.name, on)
-            if pool.autostart != on:
-                pool.autostart = on
-                self.listener.pool_changed(pool, {"autostart"})
+            pool.autostart = on
+            self._publish(pool)
 
     def pool_xml(self, pool: Pool) -> str:
         return pool_to_xml(pool.definition)
@@ -380,7 +419,7 @@ class Engine:
         created_pvs: list[str] = []
         created_sources: list[Source] = []  # other sources whose create() made a file (NFS)
         brought_up: list[Source] = []
-        created_vg, extended = False, []
+        created_vg, extended, created_lvs = False, [], 0
         try:
             pv_vgs = await self.lvm.pv_vg_names()
             devices = []
@@ -392,21 +431,29 @@ class Engine:
                 elif made:
                     created_sources.append(src)
                 devices.append(device)
-            if created_files:
+            if devices:
+                # What the sources just brought up hold (a built pool's own PVs).
                 pv_vgs = await self.lvm.pv_vg_names()
             vg_exists = any(vg == pool.vg_name for vg in pv_vgs.values())
-            new_devices = []
-            for device in devices:
-                owner = pv_vgs.get(device)
-                if owner == pool.vg_name:
-                    continue
-                if owner:
-                    raise AlreadyExists(f"{device} is a physical volume of volume group "
-                                        f"{owner!r}, not of {pool.vg_name!r}")
-                if owner is None:
+            new_devices = [d for d in devices if pv_vgs.get(d) != pool.vg_name]
+            for device in new_devices:
+                if pv_vgs.get(device):
+                    raise AlreadyExists(f"{device} is a physical volume of "
+                                        f"{self._vg_owner(pv_vgs[device])}, not of {pool.vg_name!r}")
+            if vg_exists and new_devices and not record.get("vg_created"):
+                # Never put a PV into a VG this pool did not create: Delete would
+                # then remove what an admin made. Adopting a VG is explicit.
+                lvs = await self.lvm.lv_tags(pool.vg_name)
+                raise AlreadyExists(
+                    f"volume group {pool.vg_name!r} already exists ({len(lvs)} logical "
+                    f"volume(s)) and pool {pool.name!r} did not create it: storaged adds no "
+                    f"physical volume to it. To adopt it as it is, define the pool with "
+                    f"<volume_group>{pool.vg_name}</volume_group> and no <physical_volume>; "
+                    f"for a new volume group, name another one in <volume_group>")
+            for device in new_devices:
+                if device not in pv_vgs:
                     await self.lvm.pvcreate(device, force=force)
                     created_pvs.append(device)
-                new_devices.append(device)
             if not vg_exists:
                 if not new_devices:
                     raise InvalidArgument(f"pool {pool.name!r} lists no physical volume and "
@@ -419,11 +466,14 @@ class Engine:
                 await self.lvm.vgextend(pool.vg_name, new_devices)
                 extended = new_devices
             if pool.definition.volumes:
-                reports = await self.lvm.fullreport()
-                existing = {lv.name for lv in reports[pool.vg_name].lvs} if pool.vg_name in reports else set()
+                existing = await self.lvm.lv_tags(pool.vg_name)
                 for vdef in pool.definition.volumes:
                     if vdef.name not in existing:
                         await self.lvm.lvcreate(pool.vg_name, vdef.name, vdef.capacity)
+                        created_lvs += 1
+            if not (created_files or created_sources or created_pvs or created_vg
+                    or extended or created_lvs):
+                log.info("pool %s is already built: nothing to do", pool.name)
             if not keep_up and was == INACTIVE:
                 await self._bring_down(pool)
         except BaseException as exc:
@@ -441,6 +491,11 @@ class Engine:
             raise
         self._set_state(pool, was if was != BUILDING else INACTIVE, "")
 
+    def _vg_owner(self, vg: str) -> str:
+        """'pool NAME (volume group VG)', or 'volume group VG' when no pool has it."""
+        pool = next((p for p in self.pools.values() if p.vg_name == vg), None)
+        return f"pool {pool.name!r} (volume group {vg!r})" if pool else f"volume group {vg!r}"
+
     async def _create_source(self, pool: Pool, src: Source, record: dict,
                              pv_vgs: dict[str, str], force: bool) -> tuple[str, bool]:
         backend = self._backend(src)
@@ -456,18 +511,26 @@ class Engine:
                 raise AlreadyExists(f"{src.path} already exists and is not a physical volume of "
                                     f"{pool.vg_name!r}; remove it or choose another path")
             return device, False
-        if isinstance(src, FileSource):
-            # Record the intent first: a crash after creating the file still lets
-            # Delete know that this pool owns it.
-            record["created_files"] = sorted(set(record["created_files"]) | {src.path})
-            self.store.save_record(pool.uuid, record)
+        device = backend.device(src)
+        # LVM may name the PV by any of the device's names: compare devices.
+        owner = next((vg for pv, vg in pv_vgs.items() if vg and _same_device(pv, device)),
+                     None) if device else None
+        if owner and owner != pool.vg_name:
+            raise InvalidArgument(f"{src.key} carries an LVM2_member signature: it is a physical "
+                                  f"volume of {self._vg_owner(owner)}")
+        # Record the intent first: a crash after creating the file still lets
+        # Delete know that this pool owns it.
+        made_kind = "created_files" if isinstance(src, FileSource) else "created_sources"
+        record[made_kind] = sorted(set(record.get(made_kind, [])) | {src.key})
+        self.store.save_record(pool.uuid, record)
+        made = False
         try:
-            return await backend.create(src, force=force)
-        except BaseException:
-            if isinstance(src, FileSource) and not os.path.lexists(src.path):
-                record["created_files"].remove(src.path)
+            device, made = await backend.create(src, force=force)
+            return device, made
+        finally:
+            if not made and not (isinstance(src, FileSource) and os.path.lexists(src.path)):
+                record[made_kind].remove(src.key)
                 self.store.save_record(pool.uuid, record)
-            raise
 
     async def _undo_build(self, pool: Pool, created_pvs: list[str], created_files: list[str],
                           record: dict, created_sources: list[Source] = (),
@@ -485,11 +548,14 @@ class Engine:
                 log.warning("undoing build of %s: cannot remove %s: %s", pool.name, path, exc)
             if path in record["created_files"]:
                 record["created_files"].remove(path)
-        self.store.save_record(pool.uuid, record)
         for src in created_sources:  # an NFS file: removed, and its export unmounted
             await self._quietly(pool, self._backend(src).destroy(src))
-        for src in brought_up:  # an iSCSI session: logged out
-            if not isinstance(src, FileSource) and src not in created_sources:
+            if src.key in record.get("created_sources", []):
+                record["created_sources"].remove(src.key)
+        self.store.save_record(pool.uuid, record)
+        made = set(created_files) | {s.key for s in created_sources}
+        for src in brought_up:  # whatever this build attached or logged in to, and did not make
+            if src.key not in made:
                 await self._quietly(pool, self._backend(src).down(src))
 
     async def _quietly(self, pool: Pool, step) -> None:
@@ -537,6 +603,8 @@ class Engine:
                     pool.source_problems.setdefault("activation", exc.message)
                 pool.state = RUNNING
             await self._refresh(pools, starting=True)
+            for pool in pools:
+                self._mark_started(pool, pool.active)
         finally:
             for pool in held:
                 pool.lock.release()
@@ -551,6 +619,7 @@ class Engine:
                 raise Busy(f"pool {pool.name!r} cannot stop: volume(s) {', '.join(busy)} are open")
             await self._bring_down(pool)
             self._deactivate(pool)
+            self._mark_started(pool, False)
 
     async def _bring_down(self, pool: Pool) -> None:
         try:
@@ -564,26 +633,36 @@ class Engine:
         for vol in list(pool.volumes.values()):
             del pool.volumes[vol.uuid]
             self.listener.volume_removed(pool, vol)
-        before = pool._props()
         pool.state, pool.reason = INACTIVE, ""
         pool.capacity = pool.allocation = pool.available = 0
         pool.physical_volumes = []
         pool.seqno = 0
         pool.vg_uuid = ""
-        self._changed(pool, before)
+        self._publish(pool)
 
     async def delete(self, pool: Pool) -> None:
-        """Remove the VG, its PV labels and the files this pool created."""
+        """Remove the VG, its PV labels and the files this pool created; never
+        what it did not create (an adopted VG, an admin's LV, a file it found)."""
         async with pool.lock:
             if pool.state != INACTIVE:
                 raise Busy(f"pool {pool.name!r} is {pool.state}; stop it before deleting it")
+            if not self.store.record(pool.uuid).get("vg_created"):
+                raise NotSupported(
+                    f"pool {pool.name!r} did not create volume group {pool.vg_name!r} (it "
+                    f"adopted it), so Delete does not remove it. Undefine forgets the pool and "
+                    f"leaves the volume group as it is; LVM's own vgremove removes it")
             self._set_intent(pool.uuid, {"op": "delete"})
-            await self._delete_storage(pool)
+            try:
+                await self._delete_storage(pool)
+            except Busy:
+                self._set_intent(pool.uuid, None)  # refused before anything was removed
+                raise
             self.store.remove_record(pool.uuid)
 
     async def _delete_storage(self, pool: Pool, remove_vg: bool = True) -> None:
-        """Remove the VG (if asked), the PV labels on this pool's sources and the
-        files it created; bring the sources down. Safe to repeat."""
+        """Remove the VG (if asked; Busy if it holds an LV that storaged did not
+        allocate), the PV labels on this pool's sources and the files it
+        created; bring the sources down. Safe to repeat."""
         devices = []
         for src in pool.definition.sources:
             try:
@@ -594,6 +673,17 @@ class Engine:
                 pass
         try:
             if remove_vg:
+                try:
+                    lvs = await self.lvm.lv_tags(pool.vg_name)
+                except NotFound:
+                    lvs = {}
+                foreign = sorted(name for name, tags in lvs.items() if OWN_TAG not in tags)
+                if foreign:
+                    raise Busy(f"volume group {pool.vg_name!r} holds volume(s) "
+                               f"{', '.join(foreign)} that storaged did not allocate, and "
+                               f"Delete removes only what storaged made: remove them first "
+                               f"(start the pool and DeallocateVolume them, or lvremove) "
+                               f"and delete again")
                 try:
                     await self.lvm.vgremove(pool.vg_name)
                 except NotFound:
@@ -606,10 +696,10 @@ class Engine:
         finally:
             for src in pool.definition.sources:
                 await self._backend(src).down(src)
-        for src in pool.definition.sources:
-            if not isinstance(src, FileSource):
-                await self._backend(src).destroy(src)  # an NFS file this pool created
         record = self.store.record(pool.uuid)
+        for src in pool.definition.sources:
+            if src.key in record.get("created_sources", []):
+                await self._backend(src).destroy(src)  # an NFS file this pool created
         for path in record["created_files"]:
             await self._backend(FileSource(path=path)).destroy(FileSource(path=path))
 
@@ -624,7 +714,7 @@ class Engine:
             raise Degraded(f"pool {pool.name!r} has failed ({pool.reason}); fix it and start it again")
 
     async def allocate_volume(self, pool: Pool, name: str, size: int) -> Volume:
-        check_lv_name(name)
+        check_lv_in_vg(name, pool.vg_name)
         check_size(size)
         async with pool.lock:
             self._require_running(pool)
@@ -636,7 +726,10 @@ class Engine:
                               f"{name!r} needs {needed}")
             # LVM rounds up to whole extents anyway; asking for that exact size
             # also spares callers its "not a multiple of 512" refusal.
-            await self.lvm.lvcreate(pool.vg_name, name, needed)
+            try:
+                await self.lvm.lvcreate(pool.vg_name, name, needed)
+            except StoragedError as exc:
+                raise self._explained(pool, exc) from None
             vol = self._learn_new_volume(pool, name, needed)
             if vol is None:
                 await self._refresh([pool])
@@ -644,6 +737,14 @@ class Engine:
                 if vol is None:
                     raise Failed(f"lvcreate reported success but {name!r} is not in {pool.vg_name!r}")
             return vol
+
+    def _explained(self, pool: Pool, exc: StoragedError) -> StoragedError:
+        """LVM's error, with the reason when a PV's file system is full (LVM
+        itself only sees a write error on a loop device)."""
+        notes = [n for n in (self._backend(s).space_problem(s) for s in pool.definition.sources) if n]
+        if notes:
+            exc.message = f"{exc.message}; " + "; ".join(notes)
+        return exc
 
     def _learn_new_volume(self, pool: Pool, name: str, size: int) -> Volume | None:
         """Fast path: take the new LV's UUID from LVM's metadata backup, saving a
@@ -656,13 +757,12 @@ class Engine:
             return None
         vol = Volume(uuid=new.uuid, name=name, path=f"/dev/{pool.vg_name}/{name}",
                      capacity=size, active=self.activation)
-        before = pool._props()
         pool.seqno = new.seqno
         pool.volumes[vol.uuid] = vol
         pool.allocation += size
         pool.available -= size
         self.listener.volume_added(pool, vol)
-        self._changed(pool, before)
+        self._publish(pool)
         return vol
 
     def _learn_removed_volume(self, pool: Pool, vol: Volume) -> bool:
@@ -675,13 +775,12 @@ class Engine:
         if seq is None or seq <= pool.seqno or find_lv(text, vol.name) is not None \
                 or vol.uuid not in pool.volumes:
             return False
-        before = pool._props()
         pool.seqno = seq
         del pool.volumes[vol.uuid]
         pool.allocation -= vol.capacity
         pool.available += vol.capacity
         self.listener.volume_removed(pool, vol)
-        self._changed(pool, before)
+        self._publish(pool)
         return True
 
     async def create_volume(self, pool: Pool, xml: str) -> Volume:
@@ -706,10 +805,13 @@ class Engine:
         vol = self.volume(pool, name)
         needed = _round_up(size, pool.extent_size)
         if needed == vol.capacity:
-            raise InvalidArgument(f"volume {name!r} already has {vol.capacity} bytes")
+            async def nothing(job: Job) -> None:
+                log.info("volume %s/%s already has %d bytes: nothing to do", pool.name, name, needed)
+            return self.jobs.start(f"resize {pool.name}/{name}", uid, nothing)
         if needed < vol.capacity and not shrink:
             raise InvalidArgument(f"shrinking {name!r} from {vol.capacity} to {needed} bytes "
-                                  f"destroys data; pass the option force=true to do it")
+                                  f"destroys data; to do it anyway, pass the option force=true "
+                                  f"(storagectl vol-resize --force)")
         if needed - vol.capacity > pool.available:
             raise NoSpace(f"pool {pool.name!r} has {pool.available} bytes available; growing "
                           f"{name!r} needs {needed - vol.capacity}")
@@ -762,8 +864,10 @@ class Engine:
                 if owner != pool.vg_name:
                     await self.lvm.vgextend(pool.vg_name, [device])
             except BaseException:
+                is_file = isinstance(src, FileSource)
                 await self._undo_build(pool, [device] if created_pv else [],
-                                       [src.path] if made else [], record)
+                                       [src.path] if made and is_file else [], record,
+                                       [src] if made and not is_file else [])
                 if not made:
                     await self._backend(src).down(src)
                 self._set_intent(pool.uuid, None)
@@ -791,11 +895,12 @@ class Engine:
         self._set_intent(pool.uuid, None)
 
     async def _destroy_if_created(self, pool: Pool, src: Source) -> None:
-        """Remove a file PV's file if this pool created it, and forget it."""
+        """Remove a PV's file (local or on NFS) if this pool created it, and forget it."""
         record = self.store.record(pool.uuid)
-        if isinstance(src, FileSource) and src.path in record["created_files"]:
+        made_kind = "created_files" if isinstance(src, FileSource) else "created_sources"
+        if src.key in record.get(made_kind, []):
             await self._backend(src).destroy(src)
-            record["created_files"].remove(src.path)
+            record[made_kind].remove(src.key)
             self.store.save_record(pool.uuid, record)
 
     async def _source_device(self, src: Source) -> str | None:
@@ -989,7 +1094,6 @@ class Engine:
         self.pv_fingerprints = before
 
     def _apply(self, pool: Pool, report: VgReport | None, starting: bool = False) -> None:
-        before = pool._props()
         if not starting and self._recheck_sources(pool):
             # The sources changed since the last look, maybe after this report
             # was taken: take another so that LVM's view catches up.
@@ -1002,7 +1106,7 @@ class Engine:
                 pool.state = DEGRADED
                 pool.reason = "; ".join(problems + [f"volume group {pool.vg_name!r} is not visible"])
                 pool.vg_retries = 0
-                self._changed(pool, before)
+                self._publish(pool)
                 return
             if pool.state == DEGRADED and not starting and pool.vg_retries < VG_RETRIES:
                 # Its sources just came back but LVM does not show the VG yet
@@ -1011,7 +1115,7 @@ class Engine:
                 pool.vg_retries += 1
                 pool.reason = f"volume group {pool.vg_name!r} is not visible yet"
                 asyncio.get_running_loop().call_later(VG_RETRY_DELAY, self.request_refresh)
-                self._changed(pool, before)
+                self._publish(pool)
                 return
             for vol in list(pool.volumes.values()):
                 del pool.volumes[vol.uuid]
@@ -1023,7 +1127,7 @@ class Engine:
             # running pool with all its sources up (an admin's vgremove) is a failure.
             pool.state = DEGRADED if starting else FAILED
             pool.reason = "; ".join([f"volume group {pool.vg_name!r} not found"] + problems)
-            self._changed(pool, before)
+            self._publish(pool)
             return
         vg = report.vg
         pool.vg_retries = 0
@@ -1059,16 +1163,23 @@ class Engine:
         for uuid in [u for u in pool.volumes if u not in seen]:
             vol = pool.volumes.pop(uuid)
             self.listener.volume_removed(pool, vol)
-        self._changed(pool, before)
+        self._publish(pool)
 
     def _set_state(self, pool: Pool, state: str, reason: str) -> None:
-        before = pool._props()
         pool.state, pool.reason = state, reason
-        self._changed(pool, before)
+        self._publish(pool)
 
-    def _changed(self, pool: Pool, before: dict) -> None:
+    def _add(self, pool: Pool) -> None:
+        pool.published = pool._props()
+        self.listener.pool_added(pool)
+
+    def _publish(self, pool: Pool) -> None:
+        """Signal every property that differs from what was last signalled:
+        compared with what clients were told, not with a snapshot taken
+        somewhere along the way, no change can be left out."""
         after = pool._props()
-        changed = {k for k in after if after[k] != before[k]}
+        before, pool.published = pool.published, after
+        changed = {k for k in after if after[k] != before.get(k)}
         if changed & {"state", "reason"}:
             log.info("pool %s: %s -> %s%s", pool.name, before["state"], pool.state,
                      f" ({pool.reason})" if pool.reason else "")
@@ -1143,6 +1254,13 @@ def _zero_range(fd: int, start: int, length: int) -> None:
         for off in range(start, start + length, len(zeros)):
             os.pwrite(fd, zeros[:min(len(zeros), start + length - off)], off)
         os.fsync(fd)
+
+
+def _same_device(a: str, b: str) -> bool:
+    try:
+        return os.stat(a).st_rdev == os.stat(b).st_rdev
+    except OSError:
+        return False
 
 
 def _round_up(size: int, extent: int) -> int:

@@ -6,6 +6,7 @@ that kills the whole process group, and errors that carry the command's stderr.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import signal
@@ -69,6 +70,9 @@ def _environment() -> dict[str, str]:
     env["LANG"] = "C"
     # The daemon's own descriptors (bus socket, notify socket) are none of LVM's business.
     env["LVM_SUPPRESS_FD_WARNINGS"] = "1"
+    # systemd's socket is the daemon's own: a helper that speaks sd_notify
+    # (dbus-daemon does) would otherwise say READY=1 in the daemon's name.
+    env.pop("NOTIFY_SOCKET", None)
     return env
 
 
@@ -147,8 +151,18 @@ async def run_lines(argv: list[str], on_line, *, timeout: float = DEFAULT_TIMEOU
     return result
 
 
+_PR_SET_PDEATHSIG = 1
+
+
 async def spawn(argv: list[str], **kwargs) -> asyncio.subprocess.Process:
-    """Start a long-running helper (the embedded mode's dbus-daemon)."""
+    """Start a long-running helper (the embedded mode's dbus-daemon) that ends
+    with this process: the kernel sends it SIGTERM when its parent dies, however
+    it dies (SIGKILL included)."""
     log.debug("spawn: %s", argv)
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded here: the child only calls it
+
+    def die_with_parent() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     return await asyncio.create_subprocess_exec(*argv, env=_environment(),
-                                                start_new_session=True, **kwargs)
+                                                start_new_session=True,
+                                                preexec_fn=die_with_parent, **kwargs)

@@ -4,7 +4,7 @@ import contextvars
 import functools
 import logging
 
-from dbus_fast import DBusError, Message, MessageFlag, MessageType
+from dbus_fast import DBusError, Message, MessageFlag, MessageType, Variant
 
 from ..errors import NotAuthorized, StoragedError
 from . import polkit
@@ -81,8 +81,22 @@ def journal_fields(uid: int, method: str, args: tuple, action: str) -> dict:
             "STORAGED_ARGS": _short(args), "STORAGED_ACTION": action}
 
 
+def _text(value) -> str:
+    """Arguments as D-Bus people read them (GVariant's text form): a Variant
+    is <value>, not a Python repr."""
+    if isinstance(value, Variant):
+        return f"<{_text(value.value)}>"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_text(k)}: {_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_text(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
 def _short(args: tuple, limit: int = 4096) -> str:
-    text = repr(args)
+    text = "(" + ", ".join(_text(a) for a in args) + ")"
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 

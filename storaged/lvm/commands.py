@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 
 LVM = "lvm"
 TIMEOUT = 120.0
+# Every LV storaged allocates carries this tag, so that Delete can tell its own
+# volumes from those an admin made in the same VG with plain lvm commands.
+OWN_TAG = "storaged"
 
 # (pattern in LVM's stderr, error type); first match wins.
 _ERROR_MAP: list[tuple[re.Pattern, type[Failed]]] = [
@@ -42,6 +45,7 @@ class Lvm:
         self.timeout = timeout
         self.backup_dir: str | None = None
         self.backups_enabled = False
+        self.devices_file = False  # LVM's devices file in use (devices/use_devicesfile)
         self.calls = 0  # how many LVM commands ran; the benchmarks read it
 
     async def _lvm(self, what: str, *args: str, timeout: float | None = None) -> str:
@@ -55,10 +59,11 @@ class Lvm:
     async def probe(self) -> None:
         """Learn where LVM writes its metadata backups (one call at start)."""
         out = await self._lvm("lvm config", "config", "--typeconfig", "full",
-                              "backup/backup", "backup/backup_dir")
+                              "backup/backup", "backup/backup_dir", "devices/use_devicesfile")
         values = dict(re.findall(r'^\s*(\w+)="?([^"\n]*)"?\s*$', out, re.M))
         self.backups_enabled = values.get("backup") == "1"
         self.backup_dir = values.get("backup_dir") or None
+        self.devices_file = values.get("use_devicesfile") == "1"
 
     async def activation_enabled(self) -> bool:
         out = await self._lvm("lvm config", "config", "--typeconfig", "full", "global/activation")
@@ -93,6 +98,21 @@ class Lvm:
 
     async def pvremove(self, device: str) -> None:
         await self._lvm(f"pvremove {device}", "pvremove", "--yes", device)
+        if self.devices_file:
+            # pvremove leaves the device's entry in LVM's devices file, and every
+            # lvm command then warns about it once the file or disk is gone.
+            try:
+                await self._lvm(f"lvmdevices --deldev {device}", "lvmdevices", "--deldev", device)
+            except Failed as exc:
+                log.debug("%s", exc.message)
+
+    async def lv_tags(self, vg: str) -> dict[str, list[str]]:
+        """Each visible LV of `vg` with its tags."""
+        out = await self._lvm(f"listing volumes of {vg}", "lvs", "--reportformat", "json",
+                              "-o", "lv_name,lv_tags", vg)
+        data = json.loads(out) if out.strip() else {"report": []}
+        return {lv["lv_name"]: [t for t in lv["lv_tags"].split(",") if t]
+                for r in data["report"] for lv in r.get("lv", [])}
 
     async def vgcreate(self, vg: str, devices: list[str]) -> None:
         await self._lvm(f"vgcreate {vg}", "vgcreate", vg, *devices)
@@ -112,7 +132,7 @@ class Lvm:
 
     async def lvcreate(self, vg: str, name: str, size: int) -> None:
         await self._lvm(f"creating volume {name} in {vg}", "lvcreate", "--yes",
-                        "--name", name, "--size", f"{size}b", vg)
+                        "--addtag", OWN_TAG, "--name", name, "--size", f"{size}b", vg)
 
     async def lvresize(self, vg: str, name: str, size: int, shrink: bool) -> None:
         args = ["lvresize", "--yes", "--size", f"{size}b", f"{vg}/{name}"]

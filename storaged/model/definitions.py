@@ -17,10 +17,13 @@ from importlib import resources
 from lxml import etree
 
 from ..errors import InvalidArgument
-from .names import check_lv_name, check_pool_name, check_vg_name
+from .names import check_lv_in_vg, check_lv_name, check_pool_name, check_vg_name
 from .sizes import parse_size
 
 MAX_XML_BYTES = 256 * 1024
+# The smallest file a PV can be made of and still hold something: LVM's
+# metadata area (the first MiB) and one extent of the default 4 MiB.
+MIN_PV_FILE_SIZE = 5 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class NfsSource:
 
 
 Source = FileSource | DeviceSource | IscsiSource | NfsSource
+SOURCE_TYPES = ("file", "device", "iscsi", "nfs")
 
 
 @dataclass(frozen=True)
@@ -128,9 +132,22 @@ def _parse_document(xml: str, what: str) -> etree._Element:
 
 def _validate(root: etree._Element, what: str) -> None:
     schema = _schema()
-    if not schema.validate(root):
-        err = schema.error_log.last_error
-        raise InvalidArgument(f"{what}: line {err.line}: {err.message}")
+    if schema.validate(root):
+        return
+    # The first error is the most specific one ("Invalid attribute sise for
+    # element file"); the later ones only say that its parents failed too.
+    errors = [e for e in schema.error_log if e.path] or [schema.error_log.last_error]
+    err = errors[0]
+    message = err.message
+    m = re.fullmatch(r"Element (\S+) failed to validate attributes", message)
+    if m:
+        # libxml2 does not say which attribute: name the ones the element has.
+        el = next(root.iter(m.group(1)), None)
+        attrs = " ".join(f"{k}={v!r}" for k, v in (el.attrib.items() if el is not None else []))
+        message = (f"an attribute of <{m.group(1)}> has a value that is not allowed"
+                   + (f" ({attrs})" if attrs else ""))
+    where = f"<{err.path.strip('/').replace('/', '><')}>" if err.path else "the document"
+    raise InvalidArgument(f"{what}: line {err.line}, {where}: {message}")
 
 
 def _text(el: etree._Element | None, field_name: str) -> str:
@@ -181,9 +198,20 @@ def check_host(host: str, field_name: str) -> str:
 
 
 def _int_field(text: str, field_name: str, lo: int, hi: int) -> int:
-    if not text.isdigit() or not lo <= int(text) <= hi:
+    if not re.fullmatch(r"[0-9]+", text) or not lo <= int(text) <= hi:
         raise InvalidArgument(f"{field_name}: {text!r} must be a whole number from {lo} to {hi}")
     return int(text)
+
+
+def _pv_file_size(el: etree._Element, field_name: str) -> int | None:
+    if el.get("size") is None:
+        return None
+    size = parse_size(el.get("size"), field=field_name)
+    if size < MIN_PV_FILE_SIZE:
+        raise InvalidArgument(f"{field_name}: {el.get('size')!r} is smaller than the smallest "
+                              f"physical volume file, 5M (1 MiB of LVM metadata and one 4 MiB "
+                              f"extent)")
+    return size
 
 
 def _parse_source(el: etree._Element, index: int) -> Source:
@@ -192,7 +220,7 @@ def _parse_source(el: etree._Element, index: int) -> Source:
     if kind == "file":
         f = el.find("file")
         path = check_file_path(_text(f, f"{where} file"), f"{where} file")
-        size = parse_size(f.get("size"), field=f"{where} file size") if f.get("size") else None
+        size = _pv_file_size(f, f"{where} file size")
         return FileSource(path=path, size=size)
     if kind == "device":
         return DeviceSource(path=check_device_path(_text(el.find("device"), f"{where} device"),
@@ -217,13 +245,17 @@ def _parse_source(el: etree._Element, index: int) -> Source:
         name = _text(f, f"{where} file")
         if "/" in name or name in (".", "..") or "\0" in name:
             raise InvalidArgument(f"{where} file: {name!r} must be a plain file name on the export")
-        size = parse_size(f.get("size"), field=f"{where} file size") if f.get("size") else None
+        size = _pv_file_size(f, f"{where} file size")
         return NfsSource(server=server, export=export, file=name, size=size)
     raise InvalidArgument(f"{where}: unknown type {kind!r}")
 
 
-def _parse_volume(el: etree._Element, where: str) -> VolumeDef:
-    name = check_lv_name(_text(el.find("name"), f"{where} name"), f"{where} name")
+def _parse_volume(el: etree._Element, where: str, vg: str | None = None) -> VolumeDef:
+    name = _text(el.find("name"), f"{where} name")
+    if vg:
+        check_lv_in_vg(name, vg, f"{where} name")
+    else:
+        check_lv_name(name, f"{where} name")
     cap = el.find("capacity")
     capacity = parse_size(_text(cap, f"{where} capacity"), cap.get("unit"),
                           field=f"{where} capacity")
@@ -234,6 +266,14 @@ def parse_pool(xml: str) -> PoolDef:
     root = _parse_document(xml, "pool XML")
     if root.tag != "pool":
         raise InvalidArgument(f"pool XML: the root element is <{root.tag}>, expected <pool>")
+    if root.get("type") not in (None, "lvm"):
+        raise InvalidArgument(f"pool XML: line {root.sourceline}, <pool>: type "
+                              f"{root.get('type')!r} is not supported; "
+                              f"storaged pools are <pool type='lvm'>")
+    for i, el in enumerate(root.findall("physical_volume")):
+        if el.get("type") not in SOURCE_TYPES:
+            raise InvalidArgument(f"physical_volume[{i}] (line {el.sourceline}): type "
+                                  f"{el.get('type')!r} is not one of {', '.join(SOURCE_TYPES)}")
     _validate(root, "pool XML")
     name = check_pool_name(_text(root.find("name"), "pool name"))
     uuid_el = root.find("uuid")
@@ -252,7 +292,8 @@ def parse_pool(xml: str) -> PoolDef:
         if src.key in seen:
             raise InvalidArgument(f"physical_volume: {src.key!r} is listed twice")
         seen.add(src.key)
-    volumes = [_parse_volume(el, f"volume[{i}]") for i, el in enumerate(root.findall("volume"))]
+    volumes = [_parse_volume(el, f"volume[{i}]", vg or name)
+               for i, el in enumerate(root.findall("volume"))]
     names = [v.name for v in volumes]
     if len(set(names)) != len(names):
         raise InvalidArgument("volume: the same volume name is declared twice")

@@ -16,7 +16,8 @@ _UNITS = {
 # LVM sizes are 64-bit byte counts; anything larger is an overflow, not a wish.
 MAX_SIZE = 2**63 - 1
 
-_SIZE_RE = re.compile(r"\s*(\d+)(?:\.(\d+))?\s*([A-Za-z]*)\s*")
+# ASCII digits only: str.isdigit() and \d would take full-width and other digits.
+_SIZE_RE = re.compile(r"\s*([0-9]+)(?:\.([0-9]+))?\s*([A-Za-z]*)\s*", re.ASCII)
 
 
 def parse_size(text: str, unit: str | None = None, *, field: str = "size") -> int:
@@ -35,8 +36,11 @@ def parse_size(text: str, unit: str | None = None, *, field: str = "size") -> in
         raise InvalidArgument(f"{field}: unknown unit {suffix!r} in {text!r}")
     mult = _UNITS[suffix]
     value = int(whole) * mult
-    if frac:
-        value += int(frac) * mult // 10 ** len(frac)
+    if frac and int(frac):
+        if mult == 1:
+            raise InvalidArgument(f"{field}: {text!r} is not a whole number of bytes")
+        # A fraction of a unit is rounded up to whole bytes.
+        value += -(-int(frac) * mult // 10 ** len(frac))
     if value <= 0:
         raise InvalidArgument(f"{field}: must be greater than zero, got {text!r}")
     if value > MAX_SIZE:

@@ -12,6 +12,10 @@ class SourceBackend:
     # network source may just not be reachable yet; a local one won't come back
     # by waiting (and an admin who detached it meant it).
     retried = False
+    # Whether up() makes something the kernel keeps until down() (a loop
+    # device, an iSCSI session): then a started pool can be told from a stopped
+    # one by looking, e.g. after the daemon restarts.
+    attaches = False
 
     async def create(self, src: Source, *, force: bool = False) -> tuple[str, bool]:
         """Make the source exist for the first time; returns (device, created_something)."""
@@ -31,6 +35,11 @@ class SourceBackend:
     def problem(self, src: Source) -> str | None:
         """What is wrong with a source that should be up, found without running
         any command (it is polled); None when all is well."""
+        return None
+
+    def space_problem(self, src: Source) -> str | None:
+        """Why writes to the source fail for lack of space under it (a sparse
+        file on a full file system); None when there is room."""
         return None
 
     async def destroy(self, src: Source) -> None:

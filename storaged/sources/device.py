@@ -37,8 +37,9 @@ class DeviceBackend(SourceBackend):
             if res.returncode == 0 and "TYPE=" in res.stdout:
                 kind = next((ln.split("=", 1)[1] for ln in res.stdout.splitlines()
                              if ln.startswith(("TYPE=", "PTTYPE="))), "a signature")
-                raise InvalidArgument(f"device {src.path} carries {kind}; pass force to "
-                                      f"overwrite it")
+                raise InvalidArgument(f"device {src.path} carries {kind}; storaged does not "
+                                      f"overwrite a signature: if its data is not needed, "
+                                      f"erase it (wipefs --all {src.path}) and try again")
         return src.path, False
 
     async def up(self, src: DeviceSource) -> str:

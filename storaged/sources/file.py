@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import stat
 
@@ -10,6 +11,7 @@ from ..model.definitions import FileSource
 from . import loop
 from .base import SourceBackend
 
+log = logging.getLogger(__name__)
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -80,6 +82,40 @@ def _create_sparse(path: str, size: int) -> None:
         os.close(dfd)
 
 
+# Below this much free space a sparse file's next new block may not fit.
+LOW_SPACE = 1024 * 1024
+
+
+def _mount_point(path: str) -> str:
+    """The mount point of the file system holding `path` (from /proc only)."""
+    dev = os.stat(path).st_dev
+    best = "/"
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            fields = line.split()
+            major, minor = fields[2].split(":")
+            if os.makedev(int(major), int(minor)) == dev and len(fields[4]) >= len(best):
+                best = fields[4].replace("\\040", " ")
+    return best
+
+
+def space_problem(path: str) -> str | None:
+    """What is wrong when the file system under a sparse PV file is full: the
+    file cannot grow, so writes to its unallocated blocks fail."""
+    try:
+        st = os.statvfs(os.path.dirname(path))
+        size = os.stat(path).st_size
+        allocated = os.stat(path).st_blocks * 512
+    except OSError:
+        return None
+    free = st.f_bavail * st.f_frsize
+    if free >= LOW_SPACE or allocated >= size:
+        return None
+    return (f"the file system holding physical volume file {path} ({_mount_point(path)}) is "
+            f"full ({free} bytes free): writes to the pool fail where the sparse file has "
+            f"no blocks yet")
+
+
 def _regular_file(path: str) -> bool:
     try:
         st = os.lstat(path)
@@ -91,6 +127,8 @@ def _regular_file(path: str) -> bool:
 
 
 class FileBackend(SourceBackend):
+    attaches = True
+
     async def create(self, src: FileSource, *, force: bool = False) -> tuple[str, bool]:
         try:
             check_no_symlinks(src.path)
@@ -102,6 +140,16 @@ class FileBackend(SourceBackend):
                                 f"remove it or choose another path")
         if not src.size:
             raise InvalidArgument(f"physical_volume file {src.path}: a size is needed to create it")
+        try:
+            fs = os.statvfs(os.path.dirname(src.path))
+            free = fs.f_bavail * fs.f_frsize
+        except OSError:
+            free = None  # the directory is made below
+        if free is not None and src.size > free:
+            # Allowed (the file is sparse), but said: the pool can fill its file system.
+            log.warning("physical volume file %s is %d bytes, more than the %d bytes free on "
+                        "its file system (%s): writes to the pool will fail once that is full",
+                        src.path, src.size, free, _mount_point(os.path.dirname(src.path)))
         try:
             _create_sparse(src.path, src.size)
         except FileExistsError:
@@ -132,7 +180,10 @@ class FileBackend(SourceBackend):
             return f"physical volume file {src.path} is missing"
         if not loop.bound_to(src.path):
             return f"physical volume file {src.path} is not attached to a loop device"
-        return None
+        return space_problem(src.path)
+
+    def space_problem(self, src: FileSource) -> str | None:
+        return space_problem(src.path)
 
     async def down(self, src: FileSource) -> None:
         await loop.detach_file(src.path)

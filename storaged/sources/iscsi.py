@@ -105,6 +105,7 @@ async def load_transport() -> None:
 
 
 class IscsiBackend(SourceBackend):
+    attaches = True
     retried = True  # a target that is not reachable yet may be later (late network)
 
     async def _login(self, src: IscsiSource) -> str:

@@ -53,6 +53,7 @@ def is_mounted(where: str) -> bool:
 
 
 class NfsBackend(SourceBackend):
+    attaches = True
     retried = True  # a server not reachable yet may be later (late network)
 
     def __init__(self, run_dir: str):

@@ -62,7 +62,7 @@ async def test_device_refusals_change_nothing(world, client):
     before = lvm_state()
     msg = await expect_error("InvalidArgument", client.call(
         MANAGER, MGR, "CreatePool", "s", [device_pool(f"{world.prefix}fs", fs_disk)]))
-    assert "ext4" in msg and "force" in msg
+    assert "ext4" in msg and "wipefs --all" in msg
     assert "ext4" in subprocess.run(["blkid", "-p", fs_disk], capture_output=True, text=True).stdout
     msg = await expect_error("InvalidArgument", client.call(
         MANAGER, MGR, "CreatePool", "s", [device_pool(f"{world.prefix}nb", "/dev/null")]))

@@ -6,7 +6,7 @@ from storaged.lvm.metadata import find_lv
 from storaged.lvm.report import parse_fullreport
 from storaged.model.definitions import (DeviceSource, FileSource, IscsiSource, NfsSource,
                                         parse_pool, parse_source, parse_volume, pool_to_xml)
-from storaged.model.names import check_lv_name, check_pool_name
+from storaged.model.names import check_lv_name, check_pool_name, check_lv_in_vg
 from storaged.model.sizes import human_size, parse_size
 
 SEED = """<pool type='lvm'>
@@ -200,3 +200,53 @@ def test_metadata_backup_lookup():
     assert found.uuid == "N-1" and found.seqno == 12
     assert find_lv(text, "missing") is None
     assert find_lv(text, "ne") is None  # a prefix is not a match
+
+
+@pytest.mark.parametrize("text, says", [
+    ("0.1", "not a whole number of bytes"), ("1.5", "not a whole number of bytes"),
+    ("\uff11\uff10", "is not a size"), ("\u0661M", "is not a size"), ("0", "greater than zero")])
+def test_sizes_are_whole_bytes_in_ascii_digits(text, says):
+    with pytest.raises(InvalidArgument, match=says):
+        parse_size(text)
+
+
+def test_a_fraction_of_a_unit_rounds_up_to_whole_bytes():
+    assert parse_size("1.5K") == 1536
+    assert parse_size("0.1K") == 103
+    assert parse_size("2.0") == 2
+
+
+@pytest.mark.parametrize("size", ["1", "511", "1M", "10KB", "4M"])
+def test_pv_files_below_the_smallest_useful_size_are_refused(size):
+    xml = (f"<pool type='lvm'><name>p</name><physical_volume type='file'>"
+           f"<file size='{size}'>/var/tmp/p.img</file></physical_volume></pool>")
+    with pytest.raises(InvalidArgument, match=r"physical_volume\[0\] .*file size: '.*' is smaller .* 5M"):
+        parse_pool(xml)
+
+
+def test_name_limits_are_lvm_s_own():
+    with pytest.raises(InvalidArgument, match="at most 123"):
+        parse_pool(f"<pool type='lvm'><name>{'p' * 124}</name></pool>")
+    parse_pool(f"<pool type='lvm'><name>{'p' * 123}</name></pool>")
+    vol = "<volume><name>{}</name><capacity>4096</capacity></volume>"
+    with pytest.raises(InvalidArgument, match="may have at most 64"):
+        parse_pool(f"<pool type='lvm'><name>{'p' * 60}</name>{vol.format('v' * 65)}</pool>")
+    parse_pool(f"<pool type='lvm'><name>{'p' * 60}</name>{vol.format('v' * 64)}</pool>")
+    # device-mapper doubles every '-': 40 + 1 + 80 + 2 * 4 = 129 > 127
+    with pytest.raises(InvalidArgument, match="device-mapper name"):
+        check_lv_in_vg("v" * 80 + "-" * 4, "g" * 40)
+    check_lv_in_vg("v" * 80 + "-" * 3, "g" * 40)
+
+
+@pytest.mark.parametrize("xml, says", [
+    ("<pool type='lvm' colour='red'><name>p</name></pool>", "<pool>: Invalid attribute colour"),
+    ("<pool type='lvm'><name>p</name><physical_volume type='file'><file sise='1'>/a</file>"
+     "</physical_volume></pool>", "<pool><physical_volume><file>: Invalid attribute sise"),
+    ("<pool type='lvm'><name>p</name><volume><name>v</name></volume></pool>",
+     "<pool><volume>: Expecting an element capacity"),
+    ("<pool type='lvm'><name>p</name><physical_volume type='tape'><file>/a</file>"
+     "</physical_volume></pool>", "physical_volume.0. .line 1.: type 'tape' is not one of file"),
+])
+def test_schema_errors_name_the_element(xml, says):
+    with pytest.raises(InvalidArgument, match=says):
+        parse_pool(xml)

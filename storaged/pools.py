@@ -537,6 +537,12 @@ class Engine:
                     pool.source_problems.setdefault("activation", exc.message)
                 pool.state = RUNNING
             await self._refresh(pools, starting=True)
+            # The refresh compared against the RUNNING set just above, so a pool
+            # that stayed running was never announced as such: a client following
+            # PropertiesChanged (the Cockpit page) would keep showing "inactive".
+            for pool in pools:
+                if pool.state == RUNNING:
+                    self.listener.pool_changed(pool, {"state"})
         finally:
             for pool in held:
                 pool.lock.release()

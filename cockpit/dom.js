@@ -88,9 +88,9 @@ export function alert(message, { variant = "danger", title, id } = {}) {
              title ? h("div", { class: "pf-c-alert__description" }, message) : null);
 }
 
-// "org.storaged.Storaged1.Error.AlreadyExists" -> "AlreadyExists"; the daemon's message as is.
+// "AlreadyExists: <the daemon's message>"; the message alone where the kind says nothing more.
 export function errorText(error) {
     const kind = String(error.name || "").split(".").pop();
     const message = error.message || String(error);
-    return kind && kind !== "Error" ? kind + ": " + message : message;
+    return kind && !["Error", "Failed"].includes(kind) ? kind + ": " + message : message;
 }

@@ -166,7 +166,13 @@ class Browser:
         path = os.path.join(SCREENSHOTS, name + ".png")
         height = self.driver.execute_script(
             "return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)")
-        self.driver.set_window_size(1280, max(900, min(int(height) + 20, 3000)))
-        self.driver.save_screenshot(path)
+        # The viewport itself made as tall as the page (the window's size would include
+        # the browser's own frame), then put back.
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": 1280, "height": max(800, min(int(height), 3000)), "deviceScaleFactor": 1, "mobile": False})
+        try:
+            self.driver.save_screenshot(path)
+        finally:
+            self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         print("screenshot:", path)
         return path

@@ -38,12 +38,16 @@ def cockpit(world):
 
 def find(browser, css, text=None, timeout=10.0, gone=False):
     """The element matching `css` (containing `text`) once it is there; None once gone."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
     deadline = time.monotonic() + timeout
     while True:
-        found = [e for e in browser.driver.find_elements(By.CSS_SELECTOR, css)
-                 if text is None or text in e.text]
+        try:
+            found = [e for e in browser.driver.find_elements(By.CSS_SELECTOR, css)
+                     if text is None or text in e.text]
+        except StaleElementReferenceException:
+            continue  # the page re-rendered under us: look again
         if gone and not found:
             return None
         if found and not gone:
@@ -53,6 +57,12 @@ def find(browser, css, text=None, timeout=10.0, gone=False):
             body = browser.driver.find_element(By.TAG_NAME, "body").text
             raise AssertionError(f"{css} {text or ''} {state}; the page says:\n{body}")
         time.sleep(0.05)
+
+
+def attribute(browser, css, name):
+    """An attribute read in one step (an element found earlier may be re-rendered since)."""
+    return browser.driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e && e.getAttribute(arguments[1]);", css, name)
 
 
 def open_page(browser, ws, fragment=""):
@@ -219,3 +229,25 @@ def test_unprivileged_session_is_read_only(world, browser):
         browser.screenshot("read-only-pool")
     finally:
         ws.stop()
+
+
+def test_resize_job_and_wipe_error(world, cockpit, browser):
+    world.daemon(default_pool=True)
+    allocate(world, "default", "disk1", 8 * MiB)
+    open_page(browser, cockpit, "#/pool/default")
+    find(browser, "#resize-disk1").click()
+    fill(browser, "resize-size", "12")
+    fill(browser, "resize-size-unit", "MiB")
+    find(browser, "#dialog-resize-primary").click()
+    find(browser, "#volume-disk1", "12 MiB")
+    # The daemon numbers its jobs from 1.
+    find(browser, "#job-1", "resize default/disk1")
+    find(browser, "#job-1", "done")
+    assert attribute(browser, "#job-1 .pf-c-progress__bar", "aria-valuenow") == "100"
+    # Without device-mapper there is no device node to zero: the daemon refuses
+    # the wipe before it starts a job, and the page says so by the volumes.
+    find(browser, "#wipe-disk1").click()
+    error = find(browser, "#volumes #error-volumes-default", "no device node")
+    assert "disk1" in error.text
+    assert not browser.driver.find_elements("css selector", "#job-2")
+    browser.screenshot("jobs")

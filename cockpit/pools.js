@@ -73,7 +73,7 @@ function poolActions(ui, model, pool) {
                  message: `The volume group ${pool.VolumeGroup} with all its volumes, and the files ` +
                           `this pool created, are destroyed. Devices are left alone.`,
                  submit: () => model.call(pool.path, IFACE.pool, "Delete"),
-             }), { variant: "danger", disabled, title, id: "delete-" + pool.Name }),
+             }), { variant: "secondary pf-m-danger", disabled, title, id: "delete-" + pool.Name }),
              button("Undefine", () => confirmDialog({
                  id: "dialog-undefine-pool", title: `Undefine pool ${pool.Name}?`, primary: "Undefine",
                  message: "storaged forgets the definition; the storage itself is left as it is.",

@@ -86,7 +86,7 @@ function volumeRow(ui, model, pool, volume, columns) {
                    id: "dialog-delete-volume", title: `Delete volume ${volume.Name}?`, primary: "Delete",
                    message: `The volume ${volume.Name} in pool ${pool.Name} and all its data are destroyed.`,
                    submit: () => model.call(volume.path, IFACE.volume, "Delete"),
-               }), { variant: "danger", disabled, title, id: "delete-" + volume.Name }))));
+               }), { variant: "secondary pf-m-danger", disabled, title, id: "delete-" + volume.Name }))));
 }
 
 function volumesCard(ui, model, pool) {

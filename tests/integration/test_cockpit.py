@@ -47,6 +47,8 @@ def find(browser, css, text=None, timeout=10.0, gone=False):
             found = [e for e in browser.driver.find_elements(By.CSS_SELECTOR, css)
                      if text is None or text in e.text]
         except StaleElementReferenceException:
+            if time.monotonic() > deadline:
+                raise
             continue  # the page re-rendered under us: look again
         if gone and not found:
             return None

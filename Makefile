@@ -11,19 +11,50 @@ POLKIT_ACTIONS_DIR ?= /usr/share/polkit-1/actions
 PIP_ARGS ?=
 
 APT_PACKAGES := lvm2 dbus systemd e2fsprogs libsystemd-dev pkg-config gcc python3-dev python3-venv util-linux
+# The Cockpit page's tests: a real cockpit-ws and a real headless browser.
+BROWSER_TEST_APT_PACKAGES := cockpit-ws cockpit-bridge chromium chromium-driver
 VENV_STAMP := $(VENV)/.installed
+# The Cockpit page as installed: its own files plus the part of PatternFly it uses.
+# `make install COCKPIT=no` leaves it out (a machine without npm and no network).
+COCKPIT ?= yes
+COCKPIT_DIR ?= /usr/share/cockpit/storaged
+COCKPIT_BUILD := build/share/cockpit/storaged
+COCKPIT_STAMP := build/share/.cockpit-built
+COCKPIT_NPM := build/npm
+COCKPIT_SOURCES := $(wildcard cockpit/*.html cockpit/*.js cockpit/*.css cockpit/*.json cockpit/*.py)
 
-.PHONY: all deps venv run test system-test bench install clean
+.PHONY: all deps test-deps venv cockpit run test system-test bench install clean
 
 all: venv
 
-# Debian packages the daemon and the tests need; apt runs only when something is missing.
-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# apt runs only when one of the packages is missing.
+apt_ensure = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) $$missing; \
 	fi
+
+# Debian packages the daemon and the tests need.
+deps:
+	@$(call apt_ensure,$(APT_PACKAGES))
+
+test-deps: deps
+	@$(call apt_ensure,$(BROWSER_TEST_APT_PACKAGES),--no-install-recommends)
+
+# npm runs here, at build time only; the page fetches nothing at run time.
+# Any node with npm will do (Debian's nodejs and npm are installed when there is none).
+$(COCKPIT_NPM)/.installed: cockpit/package.json
+	@command -v npm >/dev/null || { $(call apt_ensure,nodejs npm,--no-install-recommends); }
+	mkdir -p $(COCKPIT_NPM)
+	cp cockpit/package.json $(COCKPIT_NPM)/package.json
+	npm install --prefix $(COCKPIT_NPM) --no-package-lock --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+$(COCKPIT_STAMP): $(COCKPIT_SOURCES) $(COCKPIT_NPM)/.installed
+	$(PYTHON) cockpit/build.py $(COCKPIT_NPM)/node_modules/@patternfly/patternfly $(COCKPIT_BUILD)
+	touch $@
+
+cockpit: $(COCKPIT_STAMP)
 
 $(VENV_STAMP): pyproject.toml | deps
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +68,7 @@ venv: deps $(VENV_STAMP)
 run: venv
 	$(VENV)/bin/storaged --embedded .run
 
-test: venv
+test: venv test-deps cockpit
 	$(VENV)/bin/python -m pytest -q
 
 system-test:
@@ -50,7 +81,7 @@ bench: venv
 # and would put PREFIX=/usr/local under /usr/local/local; ask for /usr there.
 PIP_PREFIX = $(shell $(PYTHON) -c 'import sysconfig; print("/usr" if sysconfig.get_preferred_scheme("prefix") == "posix_local" and "$(PREFIX)" == "/usr/local" else "$(PREFIX)")')
 
-install:
+install: $(if $(filter yes,$(COCKPIT)),cockpit)
 	$(PYTHON) -m pip install --root=$(DESTDIR)/ --prefix=$(PIP_PREFIX) --no-deps --no-build-isolation \
 	  --break-system-packages --ignore-installed $(PIP_ARGS) .
 	install -D -m 0644 dbus/org.storaged.Storaged1.conf $(DESTDIR)$(DBUS_DIR)/system.d/org.storaged.Storaged1.conf
@@ -64,6 +95,9 @@ install:
 	if [ -z "$(DESTDIR)" ] || [ "$(DESTDIR)" = / ]; then \
 	  systemd-sysusers $(SYSUSERS_DIR)/storaged.conf || echo "warning: could not create the storaged group"; fi
 	install -D -m 0644 completion/storagectl.bash $(DESTDIR)/usr/share/bash-completion/completions/storagectl
+	if [ "$(COCKPIT)" = yes ]; then \
+	  rm -rf $(DESTDIR)$(COCKPIT_DIR) && install -d $(DESTDIR)$(COCKPIT_DIR) && \
+	  cp -r --no-preserve=ownership $(COCKPIT_BUILD)/. $(DESTDIR)$(COCKPIT_DIR)/; fi
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

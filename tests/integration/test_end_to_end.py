@@ -164,6 +164,25 @@ async def test_lifecycle_define_build_start_stop_delete_undefine(world, client):
     assert await client.get(MANAGER, MGR, "Pools") == []
 
 
+async def test_state_changes_are_signalled(world, client):
+    """A client that only follows PropertiesChanged sees the State a Get returns."""
+    world.daemon()
+    sig = await subscribe(client)
+    pool = await client.call(MANAGER, MGR, "CreatePool", "s",
+                             [world.pool_xml(f"{world.prefix}sig", ("sig.img", "16M"))])
+
+    def last_state():
+        states = [m.body[1]["State"].value for m in sig.named("PropertiesChanged", pool)
+                  if "State" in m.body[1]]
+        return states[-1] if states else None
+
+    assert await wait_for(lambda: last_state() == "running"), last_state()
+    for method, state in (("Stop", "inactive"), ("Start", "running")):
+        await client.call(pool, POOL, method)
+        assert await wait_for(lambda: last_state() == state), (method, last_state())
+        assert await client.get(pool, POOL, "State") == state
+
+
 async def test_stop_waits_until_a_held_loop_device_lets_go(world, client):
     """losetup --detach of an open loop device only schedules the detach; Stop
     returns once the kernel has let go of the file, not before (an NFS export

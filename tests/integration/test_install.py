@@ -23,5 +23,10 @@ def test_make_install_destdir(tmp_path):
     assert "SystemdService=storaged.service" in activation
     assert (dest / "usr/share/polkit-1/actions/org.storaged.Storaged1.policy").exists()
     assert (dest / "usr/local/bin/storaged").exists()
+    # The Cockpit page with the PatternFly it uses: nothing is fetched at run time.
+    page = dest / "usr/share/cockpit/storaged"
+    assert '"Storage pools"' in (page / "manifest.json").read_text()
+    assert ".pf-c-card" in (page / "patternfly.css").read_text()
+    assert list(page.glob("assets/fonts/**/*.woff2")) and (page / "index.js").exists()
     schemas = list(dest.glob("usr/local/lib/python3*/*-packages/storaged/model/schemas/pool.rng"))
     assert schemas, "the RelaxNG schema must be installed with the package"

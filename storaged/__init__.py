@@ -1,4 +1,3 @@
 """storaged: virtual storage pools (LVM volume groups) on the D-Bus system bus."""
 
 __version__ = "0.1.0"
-API_VERSION = 1

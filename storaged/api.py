@@ -68,6 +68,11 @@ def changeable(table: tuple[Property, ...], obj: Any) -> dict[str, Any]:
     return {p.name: p.snapshot(obj) for p in table if not p.fixed}
 
 
+def differences(table: tuple[Property, ...], old: Any, new: Any) -> set[str]:
+    """The names of the properties whose values differ between two objects."""
+    return {p.name for p in table if not p.fixed and p.snapshot(old) != p.snapshot(new)}
+
+
 MANAGER_PROPERTIES = (
     Property("Version", "s", lambda engine: __version__, "storaged's version", fixed=True),
     Property("Pools", "ao", lambda engine: sorted(pool_path(u) for u in engine.pools),
@@ -79,7 +84,7 @@ POOL_PROPERTIES = (
     Property("UUID", "s", lambda p: p.uuid, "the pool's UUID (its object path's last element)",
              fixed=True),
     Property("VolumeGroup", "s", lambda p: p.vg_name, "the LVM volume group it is"),
-    Property("State", "s", lambda p: p.state.value,
+    Property("State", "s", lambda p: str(p.state),
              "inactive, building, running, degraded or failed", column=True),
     Property("StateReason", "s", lambda p: p.reason,
              "why the pool is degraded or failed (empty when running or inactive)"),

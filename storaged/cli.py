@@ -22,7 +22,7 @@ from dbus_fast import BusType, Message, MessageType, Variant
 from storaged.bus.connection import PatientMessageBus as MessageBus
 
 from . import __version__
-from .bus.names import (BUS_NAME, ERROR_PREFIX, JOB_IFACE, MANAGER_IFACE, MANAGER_PATH,
+from .api import (BUS_NAME, ERROR_PREFIX, JOB_IFACE, MANAGER_IFACE, MANAGER_PATH,
                         POOL_IFACE, ROOT_PATH, VOLUME_IFACE)
 from .errors import StoragedError
 from .model.definitions import IscsiSource, NfsSource, parse_pool

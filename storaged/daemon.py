@@ -14,14 +14,13 @@ from dbus_fast import BusType
 from dbus_fast.constants import NameFlag, RequestNameReply
 
 from . import __version__, embedded, instance
-from .bus.names import BUS_NAME
+from .api import BUS_NAME
 from .bus.service import BusService, StoragedBus
 from .errors import InvalidArgument, StoragedError
-from .lvm import Lvm
 from .model.sizes import parse_size
 from .notify import notify, setup_logging
-from .pools import Engine, Settings
-from .watch import Watcher
+from .engine import Engine, Settings
+from .engine.watch import Watcher
 
 log = logging.getLogger("storaged")
 
@@ -103,7 +102,7 @@ async def _serve(args: argparse.Namespace) -> int:
     for directory in (settings.config_dir, settings.state_dir):
         instance.hold(directory)
     bus = await connect(args.bus)
-    engine = Engine(settings, Lvm(timeout=settings.command_timeout))
+    engine = Engine(settings)
     service = BusService(bus, engine)
 
     stopping = asyncio.Event()

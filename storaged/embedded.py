@@ -14,8 +14,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import instance, runner
-from .host import device_mapper_available
+from . import instance
+from .system import runner
+from .system.host import device_mapper_available
 
 LVM_CONF = """\
 # Written by storaged --embedded. {why}
@@ -91,6 +92,8 @@ def policy_file() -> str:
 
 @dataclass
 class Embedded:
+    """A running embedded instance: its folder, bus address and dbus-daemon."""
+
     root: str
     address: str
     bus: asyncio.subprocess.Process | None = None

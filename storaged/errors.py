@@ -3,6 +3,8 @@ org.storaged.Storaged1.Error.<Kind>; the message says what was wrong."""
 
 
 class StoragedError(Exception):
+    """An error with a kind (the D-Bus error's last element) and a message for people."""
+
     kind = "Failed"
 
     def __init__(self, message: str):
@@ -11,44 +13,60 @@ class StoragedError(Exception):
 
 
 class InvalidArgument(StoragedError):
+    """Bad input: the message names the field."""
+
     kind = "InvalidArgument"
 
 
 class NotFound(StoragedError):
+    """No such pool, volume, job or device."""
+
     kind = "NotFound"
 
 
 class AlreadyExists(StoragedError):
+    """The name, path or device is taken."""
+
     kind = "AlreadyExists"
 
 
 class Busy(StoragedError):
+    """Not now: the object is in use or in a state that forbids it."""
+
     kind = "Busy"
 
 
 class NoSpace(StoragedError):
+    """Not enough free space in the pool."""
+
     kind = "NoSpace"
 
 
 class NotAuthorized(StoragedError):
+    """The caller may not do this."""
+
     kind = "NotAuthorized"
 
 
 class NotSupported(StoragedError):
+    """Not on this host or for this object (e.g. no device-mapper)."""
+
     kind = "NotSupported"
 
 
 class Degraded(StoragedError):
+    """A source is out of reach, so the pool cannot do it."""
+
     kind = "Degraded"
 
 
 class Cancelled(StoragedError):
+    """A Job was cancelled."""
+
     kind = "Cancelled"
 
 
 class Failed(StoragedError):
+    """Anything else; for LVM, with LVM's own message."""
+
     kind = "Failed"
-
-
-ALL_KINDS = [c.kind for c in (InvalidArgument, NotFound, AlreadyExists, Busy, NoSpace,
-                              NotAuthorized, NotSupported, Degraded, Cancelled, Failed)]

@@ -6,11 +6,15 @@ import logging
 
 from dbus_fast import DBusError, Message, MessageFlag, MessageType, Variant
 
-from ..errors import NotAuthorized, StoragedError
+from ..api import ERROR_PREFIX
+from ..errors import InvalidArgument, NotAuthorized, StoragedError
 from . import polkit
-from .names import ERROR_PREFIX
 
 log = logging.getLogger("storaged.bus")
+
+# The polkit actions a mutating call needs (dbus/org.storaged.Storaged1.policy).
+MANAGE_POOLS = "org.storaged.Storaged1.manage-pools"
+MANAGE_VOLUMES = "org.storaged.Storaged1.manage-volumes"
 
 # The message being handled. Set by a bus message handler that runs before
 # dbus-fast dispatches the call, so the handler's task inherits it.
@@ -138,3 +142,21 @@ def call(action: str | None = None):
         handler.storaged_action = action  # which polkit action, None for a read
         return handler
     return wrap
+
+
+def options_of(options, allowed: dict[str, str]) -> dict:
+    """An a{sv} of options as plain values, each of the type allowed for it."""
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise InvalidArgument(f"unknown option(s): {', '.join(unknown)}")
+    out = {}
+    for key, variant in options.items():
+        if variant.signature != allowed[key]:
+            raise InvalidArgument(f"option {key} must be of type {allowed[key]!r}, "
+                                  f"not {variant.signature!r}")
+        out[key] = variant.value
+    return out
+
+
+def no_options(options) -> None:
+    options_of(options, {})

@@ -28,6 +28,8 @@ class _PatientSocket:
 
 
 class PatientMessageBus(MessageBus):
+    """A MessageBus whose writes wait for the socket instead of disconnecting."""
+
     async def connect(self):
         await super().connect()
         self._writer.sock = _PatientSocket(self._writer.sock)

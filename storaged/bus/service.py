@@ -4,12 +4,15 @@ import logging
 
 from dbus_fast import Message, Variant
 
-from ..pools import Engine, Pool, Volume
+from ..api import MANAGER_PATH, ROOT_PATH, job_path, pool_path, volume_path
+from ..engine import Engine
+from ..model.state import Pool, Volume
 from .calls import Callers, remember_call
 from .connection import PatientMessageBus
-from .interfaces import (JobInterface, ManagerInterface, ObjectManagerInterface, PoolInterface,
-                         VolumeInterface)
-from .names import MANAGER_PATH, ROOT_PATH, job_path, pool_path, volume_path
+from .job import JobInterface
+from .manager import ManagerInterface, ObjectManagerInterface
+from .pool import PoolInterface
+from .volume import VolumeInterface
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,8 @@ class StoragedBus(PatientMessageBus):
 
 
 class BusService:
+    """Exports the engine's objects and turns its listener calls into signals."""
+
     def __init__(self, bus: StoragedBus, engine: Engine):
         self.bus = bus
         self.engine = engine
@@ -56,7 +61,7 @@ class BusService:
         iface = PoolInterface(self.engine, self.callers, pool)
         self.pools[pool.uuid] = iface
         self.bus.export(pool_path(pool.uuid), iface)
-        self.manager.emit_properties_changed({"Pools": self.manager._pools()})
+        _emit(self.manager, self.manager.props({"Pools"}))
 
     def pool_removed(self, pool: Pool) -> None:
         for vol in list(pool.volumes.values()):
@@ -64,7 +69,7 @@ class BusService:
         iface = self.pools.pop(pool.uuid, None)
         if iface:
             self.bus.unexport(pool_path(pool.uuid), iface)
-        self.manager.emit_properties_changed({"Pools": self.manager._pools()})
+        _emit(self.manager, self.manager.props({"Pools"}))
 
     def pool_changed(self, pool: Pool, changed: set[str]) -> None:
         iface = self.pools.get(pool.uuid)

@@ -8,15 +8,14 @@ import json
 import logging
 import re
 
-from .. import runner
+from ..system import runner
 from ..errors import AlreadyExists, Busy, Failed, NoSpace, NotFound
-from ..runner import CommandFailed
+from ..system.runner import CommandFailed
 from .report import LV_COLUMNS, PV_COLUMNS, VG_COLUMNS, VgReport, parse_fullreport
 
 log = logging.getLogger(__name__)
 
 LVM = "lvm"
-TIMEOUT = 120.0
 # Every LV storaged allocates carries this tag, so that Delete can tell its own
 # volumes from those an admin made in the same VG with plain lvm commands.
 OWN_TAG = "storaged"
@@ -41,7 +40,7 @@ def _typed(exc: CommandFailed, what: str) -> Failed:
 class Lvm:
     """Runs `lvm <command>`; one instance per daemon."""
 
-    def __init__(self, timeout: float = TIMEOUT):
+    def __init__(self, timeout: float = runner.COMMAND_TIMEOUT):
         self.timeout = timeout
         self.backup_dir: str | None = None
         self.backups_enabled = False
@@ -90,11 +89,8 @@ class Lvm:
         data = json.loads(out) if out.strip() else {"report": []}
         return {p["pv_name"]: p["vg_name"] for r in data["report"] for p in r.get("pv", [])}
 
-    async def pvcreate(self, device: str, force: bool = False) -> None:
-        args = ["pvcreate", "--yes"]
-        if force:
-            args += ["-ff"]
-        await self._lvm(f"pvcreate {device}", *args, device)
+    async def pvcreate(self, device: str) -> None:
+        await self._lvm(f"pvcreate {device}", "pvcreate", "--yes", device)
 
     async def pvremove(self, device: str) -> None:
         await self._lvm(f"pvremove {device}", "pvremove", "--yes", device)

@@ -12,11 +12,12 @@ import re
 from dataclasses import dataclass
 
 _SEQNO_RE = re.compile(r"^\tseqno = (\d+)$", re.M)
-_EXTENT_RE = re.compile(r"^\textent_size = (\d+)", re.M)
 
 
 @dataclass(frozen=True)
 class NewLv:
+    """An LV found in LVM's metadata backup, with the VG's sequence number."""
+
     uuid: str
     seqno: int
 

@@ -16,6 +16,8 @@ LV_COLUMNS = "lv_name,lv_uuid,lv_size,lv_path,lv_active,lv_role,lv_device_open"
 
 @dataclass(frozen=True)
 class VgRecord:
+    """One VG of a report."""
+
     name: str
     uuid: str
     size: int
@@ -28,6 +30,8 @@ class VgRecord:
 
 @dataclass(frozen=True)
 class PvRecord:
+    """One PV of a report."""
+
     name: str
     uuid: str
     size: int
@@ -38,6 +42,8 @@ class PvRecord:
 
 @dataclass(frozen=True)
 class LvRecord:
+    """One LV of a report."""
+
     name: str
     uuid: str
     size: int
@@ -48,6 +54,8 @@ class LvRecord:
 
 @dataclass
 class VgReport:
+    """A VG with its PVs and LVs."""
+
     vg: VgRecord
     pvs: list[PvRecord] = field(default_factory=list)
     lvs: list[LvRecord] = field(default_factory=list)

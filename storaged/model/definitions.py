@@ -28,6 +28,8 @@ MIN_PV_FILE_SIZE = 5 * 1024 * 1024
 
 @dataclass(frozen=True)
 class FileSource:
+    """A sparse file on a loop device."""
+
     path: str
     size: int | None = None
     type = "file"
@@ -39,6 +41,8 @@ class FileSource:
 
 @dataclass(frozen=True)
 class DeviceSource:
+    """A block device used as it is."""
+
     path: str
     type = "device"
 
@@ -49,6 +53,8 @@ class DeviceSource:
 
 @dataclass(frozen=True)
 class IscsiSource:
+    """A LUN of an iSCSI target."""
+
     host: str
     target: str
     port: int = 3260
@@ -63,6 +69,8 @@ class IscsiSource:
 
 @dataclass(frozen=True)
 class NfsSource:
+    """A sparse file on an NFS export, on a loop device."""
+
     server: str
     export: str
     file: str
@@ -80,12 +88,16 @@ SOURCE_TYPES = ("file", "device", "iscsi", "nfs")
 
 @dataclass(frozen=True)
 class VolumeDef:
+    """A volume declared in a pool's XML, allocated at build."""
+
     name: str
     capacity: int
 
 
 @dataclass
 class PoolDef:
+    """A pool's definition, as its XML says."""
+
     name: str
     uuid: str
     volume_group: str | None = None

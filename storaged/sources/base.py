@@ -1,8 +1,7 @@
-"""What every PV source can do, and which backend serves which source type."""
+"""What every PV source backend can do (the engine asks nothing else of them)."""
 from __future__ import annotations
 
-from ..errors import NotSupported
-from ..model.definitions import DeviceSource, FileSource, IscsiSource, NfsSource, Source
+from ..model.definitions import Source
 
 
 class SourceBackend:
@@ -16,8 +15,11 @@ class SourceBackend:
     # device, an iSCSI session): then a started pool can be told from a stopped
     # one by looking, e.g. after the daemon restarts.
     attaches = False
+    # Whether create() makes something (a file) that destroy() removes; the
+    # engine records it, so that Delete removes only what the pool made.
+    creates = False
 
-    async def create(self, src: Source, *, force: bool = False) -> tuple[str, bool]:
+    async def create(self, src: Source) -> tuple[str, bool]:
         """Make the source exist for the first time; returns (device, created_something)."""
         raise NotImplementedError
 
@@ -37,6 +39,11 @@ class SourceBackend:
         any command (it is polled); None when all is well."""
         return None
 
+    def exists(self, src: Source) -> bool | None:
+        """Whether what create() would make is already there, found without
+        bringing anything up; None where that cannot be known so cheaply."""
+        return None
+
     def space_problem(self, src: Source) -> str | None:
         """Why writes to the source fail for lack of space under it (a sparse
         file on a full file system); None when there is room."""
@@ -44,20 +51,3 @@ class SourceBackend:
 
     async def destroy(self, src: Source) -> None:
         """Remove what create() made (a file); the PV label is already gone."""
-
-
-def backend_for(src: Source, run_dir: str) -> SourceBackend:
-    """The backend for `src`; run_dir is the daemon's run directory (NFS mounts live there)."""
-    from .device import DeviceBackend
-    from .file import FileBackend
-    from .iscsi import IscsiBackend
-    from .nfs import NfsBackend
-    if isinstance(src, FileSource):
-        return FileBackend()
-    if isinstance(src, DeviceSource):
-        return DeviceBackend()
-    if isinstance(src, IscsiSource):
-        return IscsiBackend()
-    if isinstance(src, NfsSource):
-        return NfsBackend(run_dir)
-    raise NotSupported(f"unknown physical volume type {type(src).__name__}")

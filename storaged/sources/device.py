@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 import stat
 
-from .. import runner
 from ..errors import Busy, Degraded, InvalidArgument
 from ..model.definitions import DeviceSource
+from ..system import runner
 from .base import SourceBackend
 
 
@@ -25,21 +25,22 @@ def _mounted(path: str) -> bool:
 
 
 class DeviceBackend(SourceBackend):
-    async def create(self, src: DeviceSource, *, force: bool = False) -> tuple[str, bool]:
+    """A plain block device: checked, never written to but by LVM."""
+
+    async def create(self, src: DeviceSource) -> tuple[str, bool]:
         if not os.path.exists(src.path):
             raise InvalidArgument(f"device {src.path} does not exist")
         if not _is_block(src.path):
             raise InvalidArgument(f"device {src.path} is not a block device")
         if _mounted(src.path):
             raise Busy(f"device {src.path} is mounted")
-        if not force:
-            res = await runner.run(["blkid", "-p", "-o", "export", src.path], check=False, timeout=30)
-            if res.returncode == 0 and "TYPE=" in res.stdout:
-                kind = next((ln.split("=", 1)[1] for ln in res.stdout.splitlines()
-                             if ln.startswith(("TYPE=", "PTTYPE="))), "a signature")
-                raise InvalidArgument(f"device {src.path} carries {kind}; storaged does not "
-                                      f"overwrite a signature: if its data is not needed, "
-                                      f"erase it (wipefs --all {src.path}) and try again")
+        res = await runner.run(["blkid", "-p", "-o", "export", src.path], check=False, timeout=30)
+        if res.returncode == 0 and "TYPE=" in res.stdout:
+            kind = next((ln.split("=", 1)[1] for ln in res.stdout.splitlines()
+                         if ln.startswith(("TYPE=", "PTTYPE="))), "a signature")
+            raise InvalidArgument(f"device {src.path} carries {kind}; storaged does not "
+                                  f"overwrite a signature: if its data is not needed, "
+                                  f"erase it (wipefs --all {src.path}) and try again")
         return src.path, False
 
     async def up(self, src: DeviceSource) -> str:

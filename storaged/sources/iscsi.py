@@ -10,11 +10,12 @@ import os
 import stat
 import time
 
-from .. import runner
 from ..errors import Degraded, Failed, InvalidArgument, StoragedError
 from ..model.definitions import DeviceSource, IscsiSource
-from ..runner import CommandFailed, CommandTimeout
+from ..system import runner
+from ..system.runner import CommandFailed, CommandTimeout
 from .base import SourceBackend
+from .device import DeviceBackend
 
 ISCSIADM = "iscsiadm"
 # The kernel's iSCSI-over-TCP initiator. iscsiadm loads it itself when it may;
@@ -105,6 +106,8 @@ async def load_transport() -> None:
 
 
 class IscsiBackend(SourceBackend):
+    """An iSCSI LUN: discovery, login, the by-path device; logout at down()."""
+
     attaches = True
     retried = True  # a target that is not reachable yet may be later (late network)
 
@@ -147,15 +150,14 @@ class IscsiBackend(SourceBackend):
             await asyncio.sleep(0.2)
         return os.path.realpath(link)
 
-    async def create(self, src: IscsiSource, *, force: bool = False) -> tuple[str, bool]:
-        from .device import DeviceBackend
+    async def create(self, src: IscsiSource) -> tuple[str, bool]:
         try:
             device = await self._login(src)
         except Degraded as exc:
             raise Failed(exc.message) from None
         try:
-            # The same checks as a local disk: not mounted, no signature unless forced.
-            await DeviceBackend().create(DeviceSource(path=device), force=force)
+            # The same checks as a local disk: not mounted, no signature.
+            await DeviceBackend().create(DeviceSource(path=device))
         except BaseException:
             await self.down(src)
             raise

@@ -10,9 +10,9 @@ import glob
 import os
 import time
 
-from .. import runner
 from ..errors import Failed
-from ..runner import CommandFailed
+from ..system import runner
+from ..system.runner import CommandFailed
 
 LOSETUP = "losetup"
 # How long a detached loop device may stay bound while someone (udev's probe
@@ -40,11 +40,6 @@ def bound_to(path: str, resolve: bool = True) -> list[str]:
         if backing and backing == want:
             found.append("/dev/" + d.split("/")[3])
     return sorted(found, key=lambda dev: int(dev.removeprefix("/dev/loop")))
-
-
-def backing_file_of(device: str) -> str | None:
-    name = os.path.basename(os.path.realpath(device))
-    return _backing_file(f"/sys/block/{name}/loop")
 
 
 def bound_under(directory: str) -> list[str]:

@@ -10,13 +10,13 @@ import hashlib
 import os
 import re
 
-from .. import runner
 from ..errors import AlreadyExists, Degraded, Failed, InvalidArgument, StoragedError
 from ..model.definitions import NfsSource
-from ..runner import CommandFailed
+from ..system import runner
+from ..system.files import create_sparse
+from ..system.runner import CommandFailed
 from . import loop
 from .base import SourceBackend
-from .file import _create_sparse
 
 MOUNT_TIMEOUT = 60.0
 # hard, not soft: a loop device turns this file into a disk under a VG and the
@@ -53,7 +53,10 @@ def is_mounted(where: str) -> bool:
 
 
 class NfsBackend(SourceBackend):
+    """A sparse file on an NFS export mounted under the run directory."""
+
     attaches = True
+    creates = True  # exists() stays None: only a mount could tell, and create() checks
     retried = True  # a server not reachable yet may be later (late network)
 
     def __init__(self, run_dir: str):
@@ -100,7 +103,7 @@ class NfsBackend(SourceBackend):
         except OSError:
             pass
 
-    async def create(self, src: NfsSource, *, force: bool = False) -> tuple[str, bool]:
+    async def create(self, src: NfsSource) -> tuple[str, bool]:
         if not src.size:
             raise InvalidArgument(f"physical_volume nfs file {src.file}: a size is needed to create it")
         mounted = await self._mount(src)
@@ -110,7 +113,7 @@ class NfsBackend(SourceBackend):
                 raise AlreadyExists(f"{src.file} already exists on {self._export(src)}; "
                                     f"remove it or choose another name")
             try:
-                _create_sparse(path, src.size)
+                create_sparse(path, src.size)
             except FileExistsError:
                 raise AlreadyExists(f"{src.file} already exists on {self._export(src)}") from None
             except OSError as exc:

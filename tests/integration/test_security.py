@@ -14,7 +14,9 @@ from dbus_fast.service import ServiceInterface, method
 from dbus_fast.signature import SignatureTree
 
 from storaged.bus.calls import journal_fields
-from storaged.bus.interfaces import ManagerInterface, PoolInterface, VolumeInterface
+from storaged.bus.manager import ManagerInterface
+from storaged.bus.pool import PoolInterface
+from storaged.bus.volume import VolumeInterface
 from tests.harness import MANAGER, ROOT, busctl, MGR, POOL, VOL, MiB
 from tests.lvmenv import loops_under, lvm, lvm_state
 

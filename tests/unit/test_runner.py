@@ -1,5 +1,5 @@
 """runner: how a failed command's words reach an error message."""
-from storaged.runner import _useful_lines
+from storaged.system.runner import _useful_lines
 
 
 def test_repeated_lines_are_said_once_in_their_order():

@@ -100,7 +100,9 @@ def test_only_network_sources_are_retried(tmp_path):
 async def test_engine_retries_only_degraded_pools_network_sources(tmp_path, monkeypatch):
     from storaged.errors import Degraded
     from storaged.model.definitions import FileSource, PoolDef
-    from storaged.pools import DEGRADED, RUNNING, Engine, Pool, Settings
+    from storaged.engine import Engine, Settings
+    from storaged.model.state import Pool, PoolState
+    DEGRADED, RUNNING = PoolState.DEGRADED, PoolState.RUNNING
     from storaged.sources.iscsi import IscsiBackend
 
     engine = Engine(Settings(config_dir=str(tmp_path / "etc"), state_dir=str(tmp_path / "lib"),

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
-from .errors import Cancelled, StoragedError
+from ..errors import Cancelled, StoragedError
 
 log = logging.getLogger(__name__)
 
@@ -22,13 +22,15 @@ KEEP_FINISHED = 300.0  # seconds a finished Job stays readable
 
 @dataclass
 class Job:
+    """One long operation: progress 0..1, then completed, with an error or not."""
+
     id: int
     operation: str
     uid: int
     progress: float = 0.0
     completed: bool = False
     error: str = ""
-    error_kind: str = ""
+    error_kind: str = ""  # the failure's kind (errors.py), exported as ErrorName
     task: asyncio.Task | None = field(default=None, repr=False)
     on_change: Callable[["Job", set[str]], None] | None = field(default=None, repr=False)
 
@@ -37,7 +39,7 @@ class Job:
         if value != self.progress and (abs(value - self.progress) >= 0.001 or value == 1.0):
             self.progress = value
             if self.on_change:
-                self.on_change(self, {"progress"})
+                self.on_change(self, {"Progress"})
 
     def cancel(self) -> bool:
         if self.completed or not self.task:
@@ -47,6 +49,8 @@ class Job:
 
 
 class Jobs:
+    """The running and recently finished Jobs; tells a listener of each change."""
+
     def __init__(self, keep: float = KEEP_FINISHED):
         self.keep = keep
         self.jobs: dict[int, Job] = {}
@@ -78,7 +82,7 @@ class Jobs:
             log.exception("job %d (%s) failed", job.id, job.operation)
             job.error, job.error_kind = f"internal error: {type(exc).__name__}", "Failed"
         job.completed = True
-        self._tell("job_changed", job, {"completed", "error"} if job.error else {"completed"})
+        self._tell("job_changed", job, {"Completed", "Error", "ErrorName"} if job.error else {"Completed"})
         self._tell("job_completed", job, not job.error, job.error or "done")
         asyncio.get_running_loop().call_later(self.keep, self._forget, job)
 
@@ -86,5 +90,3 @@ class Jobs:
         if self.jobs.pop(job.id, None):
             self._tell("job_removed", job)
 
-    def get(self, job_id: int) -> Job | None:
-        return self.jobs.get(job_id)

@@ -12,15 +12,20 @@ import os
 import signal
 from dataclasses import dataclass
 
-from .errors import Failed
+from ..errors import Failed
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = 120.0
+# Seconds a command may take before it is killed: storaged.conf's command_timeout.
+COMMAND_TIMEOUT = 120.0
+# Seconds to wait for a killed command's process to be reaped.
+KILL_WAIT = 5.0
 
 
 @dataclass
 class CommandResult:
+    """What a command printed and how it exited."""
+
     argv: list[str]
     returncode: int
     stdout: str
@@ -40,6 +45,8 @@ class CommandFailed(Failed):
 
 
 class CommandTimeout(Failed):
+    """A command outlived its timeout and was killed."""
+
     def __init__(self, argv: list[str], timeout: float):
         self.argv = argv
         self.timeout = timeout
@@ -76,8 +83,22 @@ def _environment() -> dict[str, str]:
     return env
 
 
-async def run(argv: list[str], *, timeout: float = DEFAULT_TIMEOUT, input: bytes | None = None,
+async def run(argv: list[str], *, timeout: float = COMMAND_TIMEOUT, input: bytes | None = None,
               check: bool = True) -> CommandResult:
+    """Run a command to its end; its output as text."""
+    return await _execute(argv, timeout=timeout, input=input, on_line=None, check=check)
+
+
+async def run_lines(argv: list[str], on_line, *, timeout: float = COMMAND_TIMEOUT) -> CommandResult:
+    """Like run(), calling on_line(line) for each line of output as it comes
+    (progress reports of pvmove and the like)."""
+    return await _execute(argv, timeout=timeout, input=None, on_line=on_line, check=True)
+
+
+async def _execute(argv: list[str], *, timeout: float, input: bytes | None, on_line,
+                   check: bool) -> CommandResult:
+    """The one spawn: its own process group, killed whole at the timeout or
+    when the caller is cancelled."""
     if not argv or not all(isinstance(a, str) for a in argv):
         raise TypeError("argv must be a non-empty list of strings")
     log.debug("run: %s", argv)
@@ -85,20 +106,32 @@ async def run(argv: list[str], *, timeout: float = DEFAULT_TIMEOUT, input: bytes
         proc = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=_environment(),
-            start_new_session=True,
-            close_fds=True,
-        )
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env=_environment(), start_new_session=True, close_fds=True)
     except FileNotFoundError:
         raise Failed(f"{argv[0]} is not installed (command not found)") from None
+    lines: list[str] = []
+
+    async def by_line() -> tuple[bytes, bytes]:
+        async def pump():
+            async for raw in proc.stdout:
+                line = raw.decode(errors="replace").rstrip("\n")
+                lines.append(line)
+                on_line(line)
+        _, err = await asyncio.gather(pump(), proc.stderr.read())
+        await proc.wait()
+        return "\n".join(lines).encode(), err
+
     try:
-        out, err = await asyncio.wait_for(proc.communicate(input), timeout)
+        out, err = await asyncio.wait_for(by_line() if on_line else proc.communicate(input),
+                                          timeout)
     except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
-        _kill_group(proc)
         try:
-            await asyncio.wait_for(proc.wait(), 5)
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            await asyncio.wait_for(proc.wait(), KILL_WAIT)
         except asyncio.TimeoutError:
             log.error("%s (pid %d) did not die after SIGKILL", argv[0], proc.pid)
         if isinstance(exc, asyncio.CancelledError):
@@ -107,46 +140,6 @@ async def run(argv: list[str], *, timeout: float = DEFAULT_TIMEOUT, input: bytes
     result = CommandResult(argv, proc.returncode, out.decode(errors="replace"),
                            err.decode(errors="replace"))
     if check and proc.returncode != 0:
-        raise CommandFailed(argv, proc.returncode, result.stdout, result.stderr)
-    return result
-
-
-def _kill_group(proc: asyncio.subprocess.Process) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-async def run_lines(argv: list[str], on_line, *, timeout: float = DEFAULT_TIMEOUT) -> CommandResult:
-    """Like run(), calling on_line(line) for each line of output as it comes
-    (progress reports of pvmove and the like)."""
-    log.debug("run: %s", argv)
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=_environment(), start_new_session=True)
-    except FileNotFoundError:
-        raise Failed(f"{argv[0]} is not installed (command not found)") from None
-    out: list[str] = []
-
-    async def pump():
-        async for raw in proc.stdout:
-            line = raw.decode(errors="replace").rstrip("\n")
-            out.append(line)
-            on_line(line)
-
-    try:
-        _, err = await asyncio.wait_for(asyncio.gather(pump(), proc.stderr.read()), timeout)
-        await proc.wait()
-    except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
-        _kill_group(proc)
-        await proc.wait()
-        if isinstance(exc, asyncio.CancelledError):
-            raise
-        raise CommandTimeout(argv, timeout) from None
-    result = CommandResult(argv, proc.returncode, "\n".join(out), err.decode(errors="replace"))
-    if proc.returncode != 0:
         raise CommandFailed(argv, proc.returncode, result.stdout, result.stderr)
     return result
 

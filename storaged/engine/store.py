@@ -9,7 +9,7 @@ import json
 import logging
 import os
 
-from .model.definitions import PoolDef, parse_pool, pool_to_xml
+from ..model.definitions import PoolDef, parse_pool, pool_to_xml
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ def _remove(path: str) -> None:
 
 
 class Store:
+    """Pool definitions (XML), autostart markers and records, on disk."""
+
     def __init__(self, config_dir: str, state_dir: str):
         self.pools_dir = os.path.join(config_dir, "pools")
         self.autostart_dir = os.path.join(self.pools_dir, "autostart")

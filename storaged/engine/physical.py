@@ -1,0 +1,172 @@
+"""A running pool's physical volumes: add one (vgextend), remove one (a Job:
+pvmove, vgreduce, pvremove, the source brought down)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from dataclasses import replace
+
+from ..errors import (AlreadyExists, Degraded, Failed, InvalidArgument, NoSpace, NotFound,
+                      NotSupported, StoragedError)
+from ..model.definitions import Source, parse_source, source_element, to_string
+from ..model.state import Pool
+from .jobs import Job
+from .journal import ADD_PV, Intent, REMOVE_PV
+
+log = logging.getLogger(__name__)
+
+
+class PhysicalVolumes:
+    """Part of the Engine (see engine/__init__.py); uses its attributes."""
+
+    async def add_physical_volume(self, pool: Pool, xml: str) -> None:
+        src = parse_source(xml)
+        async with pool.lock:
+            self._require_running(pool)
+            for other in self.pools.values():
+                if src.key in {s.key for s in other.definition.sources}:
+                    raise AlreadyExists(f"pool {other.name!r} already uses {src.key}")
+            self._set_intent(pool.uuid, Intent(ADD_PV, source=to_string(source_element(src))))
+            pv_vgs = await self.lvm.pv_vg_names()
+            try:
+                device, made = await self._create_source(pool, src, pv_vgs)
+            except BaseException:
+                self._set_intent(pool.uuid, None)
+                raise
+            created_pv = False
+            try:
+                owner = (await self.lvm.pv_vg_names()).get(device)
+                if owner and owner != pool.vg_name:
+                    raise AlreadyExists(f"{device} is a physical volume of volume group {owner!r}")
+                if owner is None:
+                    await self.lvm.pvcreate(device)
+                    created_pv = True
+                if owner != pool.vg_name:
+                    await self.lvm.vgextend(pool.vg_name, [device])
+            except BaseException:
+                await self._undo_build(pool, [device] if created_pv else [],
+                                       [src] if made else [], [] if made else [src])
+                self._set_intent(pool.uuid, None)
+                raise
+            pool.definition = replace(pool.definition, sources=[*pool.definition.sources, src])
+            self.store.save(pool.definition)
+            self._set_intent(pool.uuid, None)
+            await self._refresh([pool])
+
+    async def _undo_add_pv(self, pool: Pool, src: Source) -> None:
+        """After a crash in AddPhysicalVolume: keep it if the definition got it,
+        else take back whatever of it reached LVM and the disk."""
+        if src.key not in {s.key for s in pool.definition.sources}:
+            backend = self._backend(src)
+            device = await self._source_device(src)
+            if device:
+                owner = (await self.lvm.pv_vg_names()).get(device)
+                if owner == pool.vg_name:
+                    await self.lvm.vgreduce(pool.vg_name, device)
+                    owner = ""
+                if owner == "":
+                    await self.lvm.pvremove(device)
+                await backend.down(src)
+            await self._destroy_if_created(pool, src)
+        self._set_intent(pool.uuid, None)
+
+    async def _source_device(self, src: Source) -> str | None:
+        """The source's device, attaching an existing file to look at it."""
+        backend = self._backend(src)
+        device = backend.device(src)
+        if device is None and backend.creates and backend.exists(src):
+            device = await backend.up(src)
+        return device
+
+    def _find_source(self, pool: Pool, ident: str) -> Source:
+        for src in pool.definition.sources:
+            if ident in (src.key, self._backend(src).device(src)):
+                return src
+        raise NotFound(f"pool {pool.name!r} has no physical volume {ident!r} "
+                       f"(name it as in its definition or by its device)")
+
+    async def remove_physical_volume(self, pool: Pool, ident: str, uid: int) -> Job:
+        """Move the data off a PV (pvmove), take it out of the VG and bring its
+        source down; a file this pool created is removed."""
+        self._require_running(pool)
+        src = self._find_source(pool, ident)
+        device = self._backend(src).device(src)
+        if device is None:
+            raise Degraded(f"{src.key} is not up; bring it back before removing it")
+        reports = await self.lvm.fullreport()
+        report = reports.get(pool.vg_name)
+        pv = next((p for p in report.pvs if p.name == device), None) if report else None
+        if pv is None:
+            raise NotFound(f"{device} is not a physical volume of {pool.vg_name!r}")
+        if len(report.pvs) == 1:
+            raise InvalidArgument(f"{src.key} is the last physical volume of {pool.name!r}; "
+                                  f"delete the pool instead")
+        if pv.used > report.vg.free - pv.free:
+            raise NoSpace(f"the other physical volumes of {pool.name!r} have "
+                          f"{report.vg.free - pv.free} bytes free; {device} holds {pv.used}")
+        if pv.used and not self.activation:
+            # Without activation pvmove exits 0 having moved nothing, and leaves
+            # a pvmove LV behind that not even --abort can remove.
+            raise NotSupported(f"{device} holds data, and moving it off needs device-mapper; "
+                               f"LVM activation is off on this host")
+
+        async def work(job: Job) -> None:
+            async with pool.lock:
+                self._set_intent(pool.uuid, Intent(REMOVE_PV, key=src.key))
+                if pv.used:
+                    try:
+                        await self._move_off(pool, device, job)
+                    except BaseException:
+                        self._set_intent(pool.uuid, None)
+                        raise
+                await self.lvm.vgreduce(pool.vg_name, device)
+                await self._finish_remove_pv(pool, src.key)
+                await self._refresh([pool])
+        return self.jobs.start(f"remove {src.key} from {pool.name}", uid, work)
+
+    async def _finish_remove_pv(self, pool: Pool, key: str) -> None:
+        """Once the PV is out of the VG: its label, its source, its file, the
+        definition. After a crash mid-move, LVM's own pvmove --abort first."""
+        src = next((s for s in pool.definition.sources if s.key == key), None)
+        if src is None:
+            self._set_intent(pool.uuid, None)
+            return
+        backend = self._backend(src)
+        device = await self._source_device(src)
+        pv_vgs = await self.lvm.pv_vg_names()
+        if device and pv_vgs.get(device) == pool.vg_name:
+            # Interrupted before vgreduce: roll back (the data stays where it is).
+            try:
+                await self.lvm.pvmove_abort()
+            except StoragedError as exc:
+                log.warning("pvmove --abort: %s", exc.message)
+            self._set_intent(pool.uuid, None)
+            return
+        if device and device in pv_vgs:
+            await self.lvm.pvremove(device)
+        await backend.down(src)
+        await self._destroy_if_created(pool, src)
+        pool.definition = replace(pool.definition, sources=[
+            s for s in pool.definition.sources if s.key != key])
+        self.store.save(pool.definition)
+        self._set_intent(pool.uuid, None)
+
+    async def _move_off(self, pool: Pool, device: str, job: Job) -> None:
+        """pvmove, rolled back (pvmove --abort) if it fails, is cancelled or,
+        as without activation, exits 0 having moved nothing."""
+        try:
+            await self.lvm.pvmove(device, job.set_progress)
+            after = (await self.lvm.fullreport()).get(pool.vg_name)
+            left = next((p.used for p in after.pvs if p.name == device), 0) if after else 0
+            if left:
+                raise Failed(f"pvmove {device} left {left} bytes on it"
+                             + ("" if self.activation else
+                                " (moving data needs device-mapper; LVM activation is off here)"))
+        except BaseException:
+            try:
+                await asyncio.shield(self.lvm.pvmove_abort())
+            except StoragedError as exc:
+                log.error("pvmove --abort after a failed move off %s: %s", device, exc.message)
+            await asyncio.shield(self._refresh([pool]))
+            raise

@@ -1,0 +1,182 @@
+"""Reconciliation with LVM: coalesced refreshes, one report for all pools,
+and applying what it says to each pool's state."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from dataclasses import replace
+
+from ..api import VOLUME_PROPERTIES, differences
+from ..errors import StoragedError
+from ..lvm.label import fingerprints
+from ..lvm.metadata import read_backup, seqno as backup_seqno
+from ..lvm.report import VgReport
+from ..model.state import Pool, PoolState, Volume
+
+log = logging.getLogger(__name__)
+
+# A VG not visible yet after its sources came back: looked for this many
+# times, this many seconds apart, before the pool is called failed.
+VG_RETRIES, VG_RETRY_DELAY = 5, 0.5
+
+
+class Reconcile:
+    """Part of the Engine (see engine/__init__.py); uses its attributes."""
+
+    def request_refresh(self) -> None:
+        """Ask for a refresh soon; any number of requests during one refresh
+        (a burst of events) cost one more refresh, not one each."""
+        self._refresh_wanted = True
+        if self._refresh_task is None or self._refresh_task.done():
+            self._refresh_task = asyncio.ensure_future(self._refresh_soon())
+
+    async def _refresh_soon(self) -> None:
+        while self._refresh_wanted:
+            self._refresh_wanted = False
+            await asyncio.sleep(0.005)  # let the rest of a burst arrive
+            try:
+                await self.refresh()
+            except StoragedError as exc:
+                log.warning("refresh failed: %s", exc.message)
+
+    def check_sources(self) -> bool:
+        """Recheck every active pool's sources without running a command;
+        True if what is wrong with them changed (a refresh is due)."""
+        changed = False
+        for pool in self.pools.values():
+            if pool.active and self._recheck_sources(pool):
+                changed = True
+        return changed
+
+    def _recheck_sources(self, pool: Pool) -> bool:
+        problems = {k: v for k, v in pool.source_problems.items() if k == "activation"}
+        for src in pool.definition.sources:
+            problem = self._backend(src).problem(src)
+            if problem:
+                problems[src.key] = pool.bringup_errors.get(src.key, problem)
+            else:
+                pool.bringup_errors.pop(src.key, None)
+        if problems == pool.source_problems:
+            return False
+        pool.source_problems = problems
+        return True
+
+    def metadata_changed(self, vg_name: str) -> bool:
+        """Whether LVM's backup of `vg_name` shows a change this engine has not seen."""
+        text = read_backup(self.lvm.backup_dir, vg_name) if self.lvm.backup_dir else None
+        seq = backup_seqno(text) if text else None
+        for pool in self.pools.values():
+            if pool.active and pool.vg_name == vg_name:
+                return seq is None or seq != pool.seqno
+        return True
+
+    def backups_current(self) -> bool:
+        """Whether LVM's backups show nothing the engine has not seen (then a
+        changed PV fingerprint is the engine's own change, already known)."""
+        if not (self.lvm.backups_enabled and self.lvm.backup_dir):
+            return False
+        return not any(self.metadata_changed(p.vg_name) for p in self.pools.values() if p.active)
+
+    def pv_devices(self) -> list[str]:
+        return sorted({d for p in self.pools.values() if p.active for d in p.physical_volumes})
+
+    async def refresh(self, pool: Pool | None = None) -> None:
+        pools = [pool] if pool else list(self.pools.values())
+        await self._refresh([p for p in pools if p.active])
+
+    async def _refresh(self, pools: list[Pool], starting: bool = False) -> None:
+        """One LVM report for all the given pools; apply what changed."""
+        if not pools:
+            return
+        async with self._refresh_lock:
+            # Fingerprints first: a change after them shows up at the next poll.
+            before = await fingerprints(self.pv_devices())
+            reports = await self.lvm.fullreport()
+            self.refreshes += 1
+        by_uuid = {r.vg.uuid: r for r in reports.values()}
+        for pool in pools:
+            if not pool.active and not starting:
+                continue
+            # A running pool follows its VG by UUID (an admin's vgrename);
+            # at start the definition's name is what there is to go by.
+            if pool.vg_uuid and not starting:
+                report = by_uuid.get(pool.vg_uuid)
+            else:
+                report = reports.get(pool.vg_name)
+            self._apply(pool, report, starting)
+        new = [d for d in self.pv_devices() if d not in before]
+        before.update(await fingerprints(new))
+        self.pv_fingerprints = before
+
+    def _apply(self, pool: Pool, report: VgReport | None, starting: bool = False) -> None:
+        if not starting and self._recheck_sources(pool):
+            # The sources changed since the last look, maybe after this report
+            # was taken: take another so that LVM's view catches up.
+            self.request_refresh()
+        if report is None:
+            problems = list(pool.source_problems.values())
+            if problems and not starting:
+                # Its PVs are out of reach (a detached loop, a lost disk): the
+                # volumes still exist, they are only unreachable for now.
+                pool.state = PoolState.DEGRADED
+                pool.reason = "; ".join(problems + [f"volume group {pool.vg_name!r} is not visible"])
+                pool.vg_retries = 0
+                self._publish(pool)
+                return
+            if pool.state == PoolState.DEGRADED and not starting and pool.vg_retries < VG_RETRIES:
+                # Its sources just came back but LVM does not show the VG yet
+                # (a device still settling): look again shortly before calling
+                # it failed.
+                pool.vg_retries += 1
+                pool.reason = f"volume group {pool.vg_name!r} is not visible yet"
+                asyncio.get_running_loop().call_later(VG_RETRY_DELAY, self.request_refresh)
+                self._publish(pool)
+                return
+            for vol in list(pool.volumes.values()):
+                del pool.volumes[vol.uuid]
+                self.listener.volume_removed(pool, vol)
+            pool.capacity = pool.allocation = pool.available = 0
+            pool.physical_volumes = []
+            pool.seqno = 0
+            # At start a missing VG is a degraded pool; a VG that vanished under a
+            # running pool with all its sources up (an admin's vgremove) is a failure.
+            pool.state = PoolState.DEGRADED if starting else PoolState.FAILED
+            pool.reason = "; ".join([f"volume group {pool.vg_name!r} not found"] + problems)
+            self._publish(pool)
+            return
+        vg = report.vg
+        pool.vg_retries = 0
+        if vg.uuid == pool.vg_uuid and vg.seqno < pool.seqno:
+            return  # an older report than what this pool already knows
+        if vg.name != pool.vg_name:
+            # An admin renamed the VG: follow it, and keep the definition true.
+            log.info("pool %s: volume group %s was renamed to %s", pool.name, pool.vg_name, vg.name)
+            pool.definition = replace(pool.definition, volume_group=vg.name)
+            self.store.save(pool.definition)
+        pool.vg_uuid, pool.seqno, pool.extent_size = vg.uuid, vg.seqno, vg.extent_size
+        pool.capacity, pool.available, pool.allocation = vg.size, vg.free, vg.size - vg.free
+        pool.physical_volumes = sorted(pv.name for pv in report.pvs if not pv.missing)
+        missing = [pv.uuid for pv in report.pvs if pv.missing]
+        problems = list(pool.source_problems.values())
+        if missing:
+            problems.append(f"physical volume(s) {', '.join(missing)} missing")
+        pool.state = PoolState.DEGRADED if problems or vg.partial else PoolState.RUNNING
+        pool.reason = "; ".join(problems)
+        seen = set()
+        for lv in report.lvs:
+            seen.add(lv.uuid)
+            new = Volume(uuid=lv.uuid, pool_uuid=pool.uuid, name=lv.name, path=lv.path, capacity=lv.size,
+                         active=lv.active, open=lv.open)
+            old = pool.volumes.get(lv.uuid)
+            pool.volumes[lv.uuid] = new
+            if old is None:
+                self.listener.volume_added(pool, new)
+            else:
+                changed = differences(VOLUME_PROPERTIES, old, new)
+                if changed:
+                    self.listener.volume_changed(pool, new, changed)
+        for uuid in [u for u in pool.volumes if u not in seen]:
+            vol = pool.volumes.pop(uuid)
+            self.listener.volume_removed(pool, vol)
+        self._publish(pool)

@@ -1,0 +1,22 @@
+"""The daemon's settings (storaged.conf and the command line), as the engine reads them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..system.runner import COMMAND_TIMEOUT
+
+
+@dataclass
+class Settings:
+    """Directories, the default pool, timeouts; read from storaged.conf and the command line."""
+
+    config_dir: str = "/etc/storaged"
+    state_dir: str = "/var/lib/storaged"
+    run_dir: str = "/run/storaged"
+    default_pool: bool = True
+    default_pool_size: int = 10 * 1024**3
+    default_pool_name: str = "default"
+    default_pool_vg: str = "vg_default"
+    command_timeout: float = COMMAND_TIMEOUT  # seconds an LVM command may take before it is killed
+    # Seconds between retries of network sources (iSCSI, NFS) out of reach.
+    source_retry_interval: float = 10.0

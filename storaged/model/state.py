@@ -1,0 +1,86 @@
+"""What the engine knows of each pool and volume now: plain state objects,
+read by the property tables in storaged/api.py."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from .definitions import PoolDef
+
+
+class PoolState(StrEnum):
+    """A pool's State. `degraded` and `failed` come with a StateReason."""
+
+    INACTIVE = "inactive"  # not started: its sources are down, its VG not activated
+    BUILDING = "building"  # Build is making its files, PVs and VG
+    RUNNING = "running"
+    DEGRADED = "degraded"  # started, but a source is out of reach or a PV missing
+    FAILED = "failed"  # started, but its VG is gone (an admin's vgremove)
+
+
+@dataclass
+class Volume:
+    """A logical volume of a pool, as LVM's last report (or backup) said."""
+
+    uuid: str
+    pool_uuid: str
+    name: str
+    path: str
+    capacity: int
+    active: bool
+    open: bool = False
+
+
+@dataclass
+class Pool:
+    """A defined pool: its definition, and what LVM last said of its VG.
+
+    `reason` is the StateReason: why a pool is degraded or failed, in words a
+    person can act on. `source_problems` holds what is wrong with each source
+    now, found without running a command (the poll reads it); `bringup_errors`
+    the words of the last failed attempt to bring a source up, which say more
+    ("iscsiadm: Connection refused" against "not connected") and are shown
+    instead while they apply.
+    """
+
+    definition: PoolDef
+    autostart: bool = False
+    state: PoolState = PoolState.INACTIVE
+    reason: str = ""
+    vg_uuid: str = ""
+    capacity: int = 0
+    allocation: int = 0
+    available: int = 0
+    extent_size: int = 0
+    seqno: int = 0
+    physical_volumes: list[str] = field(default_factory=list)
+    volumes: dict[str, Volume] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    source_problems: dict[str, str] = field(default_factory=dict)
+    bringup_errors: dict[str, str] = field(default_factory=dict)
+    vg_retries: int = 0
+    # The properties as last signalled (see Registry._publish).
+    published: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def uuid(self) -> str:
+        return self.definition.uuid
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def vg_name(self) -> str:
+        return self.definition.vg_name
+
+    @property
+    def active(self) -> bool:
+        return self.state in (PoolState.RUNNING, PoolState.DEGRADED, PoolState.FAILED)
+
+    def volume_named(self, name: str) -> Volume | None:
+        for vol in self.volumes.values():
+            if vol.name == name:
+                return vol
+        return None

@@ -35,9 +35,39 @@ async def test_live_introspection_matches_shipped_xml(world, client):
     for path in (MANAGER, pool, vol, job):
         live.update(interfaces(await client.call(path, "org.freedesktop.DBus.Introspectable",
                                                  "Introspect")))
+    if os.environ.get("STORAGED_WRITE_INTROSPECTION"):
+        # After adding a property to storaged/api.py or a method to storaged/bus:
+        # STORAGED_WRITE_INTROSPECTION=1 pytest tests/integration/test_introspection.py
+        await write_shipped(await client.call(MANAGER, "org.freedesktop.DBus.Introspectable",
+                                              "Introspect"), [pool, vol, job], client)
     with open(SHIPPED) as f:
         shipped = interfaces(f.read())
     assert set(live) == {"org.storaged.Storaged1.Manager", "org.storaged.Storaged1.Pool",
                          "org.storaged.Storaged1.Volume", "org.storaged.Storaged1.Job"}
     for name in live:
         assert " ".join(live[name].split()) == " ".join(shipped[name].split()), name
+
+
+HEADER = """<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
+<!-- storaged D-Bus API, version 1 (docs/api.md). Objects: Manager at /org/storaged/Storaged1/Manager,
+     pools at /org/storaged/Storaged1/pools/<pool uuid>, volumes at
+     .../pools/<pool uuid>/volumes/<LV uuid>, jobs at /org/storaged/Storaged1/jobs/<n>;
+     ObjectManager at /org/storaged/Storaged1.
+     Errors: org.storaged.Storaged1.Error.<Kind>. Written from the live daemon by
+     tests/integration/test_introspection.py (STORAGED_WRITE_INTROSPECTION=1), which checks it. -->
+"""
+
+
+async def write_shipped(manager_xml, paths, client):
+    node = etree.Element("node")
+    for xml in [manager_xml] + [await client.call(p, "org.freedesktop.DBus.Introspectable",
+                                                  "Introspect") for p in paths]:
+        for iface in etree.fromstring(xml.encode()).findall("interface"):
+            if iface.get("name").startswith("org.storaged."):
+                for ann in iface.iter("annotation"):
+                    ann.getparent().remove(ann)
+                node.append(iface)
+    etree.indent(node, space="  ")
+    with open(SHIPPED, "w") as f:
+        f.write(HEADER + etree.tostring(node, encoding="unicode") + "\n")

@@ -129,6 +129,7 @@ async def _serve(args: argparse.Namespace) -> int:
         return 1
     notify(f"READY=1\nSTATUS=serving {len(engine.pools)} pool(s)")
     log.info("storaged %s ready: %d pool(s)", __version__, len(engine.pools))
+    network_pools = asyncio.ensure_future(engine.start_network_pools())
 
     disconnected = asyncio.ensure_future(bus.wait_for_disconnect())
     stop_wait = asyncio.ensure_future(stopping.wait())
@@ -137,6 +138,7 @@ async def _serve(args: argparse.Namespace) -> int:
         # Without the bus we serve nobody; exit non-zero so systemd restarts us.
         log.error("lost the connection to the bus")
         return 2
+    network_pools.cancel()
     watcher.stop()
     engine.close()
     notify("STOPPING=1")

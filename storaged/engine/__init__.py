@@ -61,3 +61,4 @@ class Engine(Registry, Journal, Boot, Recovery, Build, Lifecycle, Volumes, Physi
         # the watcher's poll compares against them.
         self.pv_fingerprints: dict[str, bytes | None] = {}
         self._retry_task: asyncio.Task | None = None
+        self._network_pools: list[Pool] = []  # started after READY=1 (boot.py)

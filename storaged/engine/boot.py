@@ -14,6 +14,8 @@ from ..system.host import boot_id, device_mapper_available
 
 log = logging.getLogger(__name__)
 
+NETWORK_LATER = "its iSCSI or NFS sources are brought up once storaged has started"
+
 
 class Boot:
     """Part of the Engine (see engine/__init__.py); uses its attributes."""
@@ -34,9 +36,27 @@ class Boot:
         # a pool that is up is served as running, autostart or not.
         wanted = [p for p in self.pools.values()
                   if not p.active and (p.autostart or self._left_running(p))]
-        if wanted:
-            await self._start_pools(wanted)
+        # Local pools now, before READY=1: they are the host's storage that
+        # guests wait for. Pools on iSCSI or NFS after it (start_network_pools),
+        # so that a network that is late or a server that is down delays no unit
+        # ordered after storaged.
+        self._network_pools = [p for p in wanted if self._on_network(p)]
+        if local := [p for p in wanted if p not in self._network_pools]:
+            await self._start_pools(local)
+        for pool in self._network_pools:
+            self._set_state(pool, PoolState.DEGRADED, NETWORK_LATER)
         self._retry_task = asyncio.ensure_future(self._retry_sources_forever())
+
+    async def start_network_pools(self) -> None:
+        """The pools boot() left for after start-up: started now (the retry of
+        network sources takes over for those still out of reach)."""
+        pools, self._network_pools = self._network_pools, []
+        if pools:
+            log.info("starting %d pool(s) on iSCSI or NFS", len(pools))
+            await self._start_pools(pools)
+
+    def _on_network(self, pool: Pool) -> bool:
+        return any(self._backend(s).retried for s in pool.definition.sources)
 
     def close(self) -> None:
         if self._retry_task:

@@ -77,3 +77,32 @@ async def test_a_source_out_of_reach_is_retried_and_its_pool_says_why(world, cli
     assert lvm_state() == before and loops_under(world.base) == []
     await client.call(pool, POOL, "Stop")
     await client.call(pool, POOL, "Undefine")
+
+
+async def test_boot_brings_network_pools_up_after_ready(world, client):
+    """READY=1 (and every unit ordered after storaged) never waits for an iSCSI
+    or NFS source: such pools are started after it, degraded until then."""
+    d = world.daemon()
+    local = await client.call(MANAGER, MGR, "CreatePool", "s",
+                              [world.pool_xml(f"{world.prefix}local", ("local.img", "16M"))])
+    await client.call(local, POOL, "SetAutostart", "b", [True])
+    xml = (f"<pool type='lvm'><name>{world.prefix}net</name>"
+           f"<physical_volume type='nfs'><server>127.0.0.1</server><export>/boot</export>"
+           f"<file size='16M'>pool.img</file></physical_volume></pool>")
+    net = await client.call(MANAGER, MGR, "DefinePool", "s", [xml])
+    await client.call(net, POOL, "SetAutostart", "b", [True])
+    d.stop()
+    open(d.log_path, "w").close()
+    world.daemon()
+    assert await client.get(local, POOL, "State") == "running"
+    assert await client.get(net, POOL, "State") == "degraded"
+    for _ in range(100):  # the attempt comes after READY=1, on its own
+        if "cannot mount NFS export 127.0.0.1:/boot" in d.log():
+            break
+        await asyncio.sleep(0.1)
+    log = d.log().splitlines()
+    ready = next(i for i, line in enumerate(log) if " ready: " in line)
+    tried = [i for i, line in enumerate(log) if "cannot mount NFS export 127.0.0.1:/boot" in line]
+    assert tried and min(tried) > ready, "\n".join(log)
+    reason = await client.get(net, POOL, "StateReason")
+    assert "once storaged has started" in reason or "cannot mount" in reason, reason

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from ..api import VOLUME_PROPERTIES, differences
 from ..errors import StoragedError
-from ..lvm.label import fingerprints
+from ..lvm.label import fingerprints, metadata_text_of
 from ..lvm.metadata import read_backup, seqno as backup_seqno
 from ..lvm.report import VgReport
 from ..model.state import Pool, PoolState, Volume
@@ -71,12 +71,27 @@ class Reconcile:
                 return seq is None or seq != pool.seqno
         return True
 
-    def backups_current(self) -> bool:
-        """Whether LVM's backups show nothing the engine has not seen (then a
-        changed PV fingerprint is the engine's own change, already known)."""
-        if not (self.lvm.backups_enabled and self.lvm.backup_dir):
-            return False
-        return not any(self.metadata_changed(p.vg_name) for p in self.pools.values() if p.active)
+    async def _metadata_text(self, pool: Pool) -> str | None:
+        """The VG's metadata as LVM last committed it: its backup where LVM
+        keeps backups, else the copy in a PV's metadata area."""
+        if self.lvm.backups_enabled and self.lvm.backup_dir:
+            return read_backup(self.lvm.backup_dir, pool.vg_name)
+        for device in pool.physical_volumes:
+            text = await metadata_text_of(device)
+            if text:
+                return text
+        return None
+
+    async def metadata_known(self, devices: list[str]) -> bool:
+        """Whether the metadata on these PVs (whose fingerprints changed) is what
+        the engine already knows: then the change was its own, learnt already."""
+        for device in devices:
+            pool = next((p for p in self.pools.values()
+                         if p.active and device in p.physical_volumes), None)
+            text = await metadata_text_of(device) if pool else None
+            if pool is None or text is None or backup_seqno(text) != pool.seqno:
+                return False
+        return True
 
     def pv_devices(self) -> list[str]:
         return sorted({d for p in self.pools.values() if p.active for d in p.physical_volumes})

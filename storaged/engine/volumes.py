@@ -6,7 +6,7 @@ import logging
 import os
 
 from ..errors import AlreadyExists, Failed, InvalidArgument, NoSpace, StoragedError
-from ..lvm.metadata import find_lv, read_backup, seqno as backup_seqno
+from ..lvm.metadata import find_lv, seqno as backup_seqno
 from ..model.definitions import parse_volume
 from ..model.names import check_lv_in_vg, check_lv_name
 from ..model.sizes import check_size
@@ -37,7 +37,7 @@ class Volumes:
                 await self.lvm.lvcreate(pool.vg_name, name, needed)
             except StoragedError as exc:
                 raise self._explained(pool, exc) from None
-            vol = self._learn_new_volume(pool, name, needed)
+            vol = await self._learn_new_volume(pool, name, needed)
             if vol is None:
                 await self._refresh([pool])
                 vol = pool.volume_named(name)
@@ -53,12 +53,11 @@ class Volumes:
             exc.message = f"{exc.message}; " + "; ".join(notes)
         return exc
 
-    def _learn_new_volume(self, pool: Pool, name: str, size: int) -> Volume | None:
-        """Fast path: take the new LV's UUID from LVM's metadata backup, saving a
-        second LVM command (which costs as much as the lvcreate itself)."""
-        if not (self.lvm.backups_enabled and self.lvm.backup_dir):
-            return None
-        text = read_backup(self.lvm.backup_dir, pool.vg_name)
+    async def _learn_new_volume(self, pool: Pool, name: str, size: int) -> Volume | None:
+        """Fast path: take the new LV's UUID from the VG's metadata text (LVM's
+        backup, or the PV's metadata area), saving a second LVM command (which
+        costs as much as the lvcreate itself)."""
+        text = await self._metadata_text(pool)
         new = find_lv(text, name) if text else None
         if new is None or new.seqno <= pool.seqno or new.uuid in pool.volumes:
             return None
@@ -72,12 +71,10 @@ class Volumes:
         self._publish(pool)
         return vol
 
-    def _learn_removed_volume(self, pool: Pool, vol: Volume) -> bool:
-        """Fast path for lvremove, as for lvcreate: LVM's backup shows a newer
-        seqno without the LV, so no report is needed."""
-        if not (self.lvm.backups_enabled and self.lvm.backup_dir):
-            return False
-        text = read_backup(self.lvm.backup_dir, pool.vg_name)
+    async def _learn_removed_volume(self, pool: Pool, vol: Volume) -> bool:
+        """Fast path for lvremove, as for lvcreate: the metadata text shows a
+        newer seqno without the LV, so no report is needed."""
+        text = await self._metadata_text(pool)
         seq = backup_seqno(text) if text else None
         if seq is None or seq <= pool.seqno or find_lv(text, vol.name) is not None \
                 or vol.uuid not in pool.volumes:
@@ -100,7 +97,7 @@ class Volumes:
             self._require_running(pool)
             vol = self.volume(pool, name)
             await self.lvm.lvremove(pool.vg_name, vol.name)
-            if not self._learn_removed_volume(pool, vol):
+            if not await self._learn_removed_volume(pool, vol):
                 await self._refresh([pool])
 
     def resize_volume(self, pool: Pool, name: str, size: int, shrink: bool, uid: int) -> Job:

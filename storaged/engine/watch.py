@@ -79,9 +79,10 @@ class Watcher:
                     continue
                 known = self.engine.pv_fingerprints
                 now = await fingerprints(self.engine.pv_devices())
-                if any(known.get(d, p) != p for d, p in now.items()):
-                    if self.engine.backups_current():
-                        # The engine's own change, learnt from LVM's backup.
+                changed = [d for d, p in now.items() if known.get(d, p) != p]
+                if changed:
+                    if await self.engine.metadata_known(changed):
+                        # The engine's own change, learnt from the metadata text.
                         known.update(now)
                     else:
                         log.debug("PV metadata changed: refresh")

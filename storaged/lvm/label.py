@@ -75,6 +75,42 @@ def fingerprint(device: str) -> bytes | None:
         os.close(fd)
 
 
+MDA_HEADER = struct.Struct("<I16sIQQ")  # checksum, magic, version, start, size
+RAW_LOCN = struct.Struct("<QQII")  # offset, size, checksum, flags: the current text
+
+
+def metadata_text(device: str) -> str | None:
+    """The VG metadata text in the device's first metadata area, as LVM last
+    committed it (O_DIRECT: never a stale page cache); None if unreadable."""
+    try:
+        fd = os.open(device, os.O_RDONLY | os.O_DIRECT | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        areas = metadata_areas(_read_direct(fd, 0, _LABEL_SCAN))
+        if not areas:
+            return None
+        header = _read_direct(fd, areas[0], SECTOR)
+        _, _, _, start, size = MDA_HEADER.unpack_from(header, 0)
+        offset, length, _, _ = RAW_LOCN.unpack_from(header, MDA_HEADER.size)
+        if not length or offset >= size:
+            return None
+        first = min(length, size - offset)
+        text = _read_direct(fd, start + offset, first)
+        if first < length:  # the text wraps around the end of the circular area
+            text += _read_direct(fd, start + SECTOR, length - first)
+        return text.rstrip(b"\0").decode(errors="replace")
+    except (OSError, struct.error):
+        return None
+    finally:
+        os.close(fd)
+
+
+async def metadata_text_of(device: str) -> str | None:
+    """Off the event loop, like fingerprints()."""
+    return await asyncio.get_running_loop().run_in_executor(None, metadata_text, device)
+
+
 def fingerprints_now(devices: list[str]) -> dict[str, bytes | None]:
     return {d: fingerprint(d) for d in devices}
 

@@ -1,9 +1,11 @@
-"""A fast look at LVM's own text metadata backup of one VG.
+"""A fast look at a VG's metadata text: LVM's own backup of it, or the copy
+in a PV's metadata area (lvm/label.py), which is the same text, unindented.
 
-LVM writes `<backup_dir>/<vg>` after every change it commits. Reading it costs
-far less than another LVM command (which rescans every device), so after an
-lvcreate the daemon learns the new LV's UUID from it. Where backups are off or
-the file does not show the change, callers fall back to a report.
+LVM writes `<backup_dir>/<vg>` after every change it commits, and the text is
+on the PV the moment the command returns. Reading it costs far less than
+another LVM command (which rescans every device), so after an lvcreate the
+daemon learns the new LV's UUID from it. Where neither shows the change,
+callers fall back to a report.
 """
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import os
 import re
 from dataclasses import dataclass
 
-_SEQNO_RE = re.compile(r"^\tseqno = (\d+)$", re.M)
+# Indentation-agnostic: backups indent with tabs, the on-disk copy does not.
+_SEQNO_RE = re.compile(r"^\s*seqno = (\d+)\s*$", re.M)
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,10 @@ def read_backup(backup_dir: str, vg_name: str) -> str | None:
 def find_lv(text: str, lv_name: str) -> NewLv | None:
     """The UUID of `lv_name` and the VG seqno in a metadata backup text."""
     seq = _SEQNO_RE.search(text)
-    m = re.search(r"^\t\t" + re.escape(lv_name) + r" \{\n\t\t\tid = \"([^\"]+)\"", text, re.M)
+    # Only among the LVs: a PV's section ("pv0 {") could carry the same name.
+    start = text.find("logical_volumes {")
+    m = re.compile(r"^\s*" + re.escape(lv_name) + r" \{\s*id = \"([^\"]+)\"",
+                   re.M).search(text, start) if start >= 0 else None
     if not (seq and m):
         return None
     return NewLv(uuid=m.group(1), seqno=int(seq.group(1)))

@@ -224,3 +224,31 @@ async def test_changes_seen_without_lvm_backups(world, client):
     lvm("lvcreate", "--yes", "-n", "quiet", "-L", "4m", vg)
     await within(lambda: sig.named("InterfacesAdded", ROOT))
     assert await client.call(MANAGER, MGR, "LookupVolume", "ss", [vg, "quiet"])
+
+
+async def test_with_lvm_backups_off_allocate_runs_no_second_lvm_command(world, client):
+    """Where LVM keeps no metadata backups the new LV's UUID is read from the
+    PV's metadata area: no report after lvcreate, and the poll, seeing the
+    PV's metadata change, knows it for the daemon's own (no refresh either)."""
+    with open(os.path.join(os.environ["LVM_SYSTEM_DIR"], "lvm.conf"), "a") as f:
+        f.write("backup {\n    backup = 0\n    archive = 0\n}\n")
+    d = world.daemon()
+    name = f"{world.prefix}nobackup"
+    pool = await client.call(MANAGER, MGR, "CreatePool", "s", [world.pool_xml(name, ("nb.img", "32M"))])
+    await asyncio.sleep(1.0)  # let the creation's own refreshes pass
+    mark = os.path.getsize(d.log_path)
+
+    def since_mark() -> str:
+        with open(d.log_path) as f:
+            f.seek(mark)
+            return f.read()
+    vol = await client.call(pool, POOL, "AllocateVolume", "sta{sv}", ["fast", 4 * MiB, {}])
+    lv = json.loads(lvm("lvs", "--reportformat", "json", "-o", "lv_uuid", f"{name}/fast").stdout)
+    assert await client.get(vol, VOL, "UUID") == lv["report"][0]["lv"][0]["lv_uuid"]
+    await asyncio.sleep(1.5)  # three polls
+    after = since_mark()
+    assert "'lvcreate'" in after and "'fullreport'" not in after, after
+    await client.call(pool, POOL, "DeallocateVolume", "s", ["fast"])
+    await asyncio.sleep(1.5)
+    assert "'lvremove'" in since_mark() and "'fullreport'" not in since_mark()
+    assert await client.get(pool, POOL, "Volumes") == []

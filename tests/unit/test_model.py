@@ -250,3 +250,14 @@ def test_name_limits_are_lvm_s_own():
 def test_schema_errors_name_the_element(xml, says):
     with pytest.raises(InvalidArgument, match=says):
         parse_pool(xml)
+
+
+def test_find_lv_reads_the_unindented_on_disk_text_and_skips_pv_sections():
+    """A PV's metadata area holds the same text as LVM's backup, unindented;
+    an LV may carry a PV section's name (pv0)."""
+    text = ('vg {\nid = "VG-1"\nseqno = 7\nphysical_volumes {\n\npv0 {\nid = "PV-1"\n'
+            'device = "/dev/loop0"\n}\n}\n\nlogical_volumes {\n\npv0 {\nid = "LV-1"\n'
+            'status = ["READ", "WRITE", "VISIBLE"]\nsegment1 {\nstart_extent = 0\n}\n}\n}\n}\n')
+    found = find_lv(text, "pv0")
+    assert found.uuid == "LV-1" and found.seqno == 7
+    assert find_lv(text, "segment1") is None

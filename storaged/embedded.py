@@ -22,10 +22,15 @@ LVM_CONF = """\
 # Written by storaged --embedded. {why}
 global {{
     activation = {activation}
+    # Its own lock files: the devices file's lock (D_system.devices) and the
+    # global lock would otherwise be shared with every other LVM world on the host.
+    locking_dir = "{locking_dir}"
 }}
 devices {{
     use_devicesfile = 1
     obtain_device_list_from_udev = 0
+    # No /run/lvm/hints: a file (and a lock) shared with every LVM world on the host.
+    hints = "none"
 }}
 activation {{
     udev_sync = {udev}
@@ -64,10 +69,12 @@ _BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configu
 def write_lvm_config(directory: str, activation: bool) -> str:
     """A private LVM_SYSTEM_DIR whose devices file starts empty."""
     os.makedirs(os.path.join(directory, "devices"), exist_ok=True)
+    os.makedirs(os.path.join(directory, "lock"), mode=0o700, exist_ok=True)
     why = ("device-mapper is present." if activation else
            "This kernel has no device-mapper: metadata only.")
     with open(os.path.join(directory, "lvm.conf"), "w") as f:
-        f.write(LVM_CONF.format(why=why, activation=int(activation), udev=int(activation)))
+        f.write(LVM_CONF.format(why=why, activation=int(activation), udev=int(activation),
+                                locking_dir=os.path.join(directory, "lock")))
     devices = os.path.join(directory, "devices", "system.devices")
     if not os.path.exists(devices):
         open(devices, "w").close()

@@ -2,7 +2,7 @@
 signal per change. Implements the engine's Listener."""
 import logging
 
-from dbus_fast import Message, Variant
+from dbus_fast import Message, MessageType, Variant
 
 from ..api import MANAGER_PATH, ROOT_PATH, job_path, pool_path, volume_path
 from ..engine import Engine
@@ -49,11 +49,28 @@ class BusService:
         self.pools: dict[str, PoolInterface] = {}
         self.volumes: dict[str, VolumeInterface] = {}
         bus.add_message_handler(remember_call)
+        bus.add_message_handler(self._managed_objects)
         bus.export(ROOT_PATH, ObjectManagerInterface())
         bus.export(MANAGER_PATH, self.manager)
         self.jobs: dict[int, JobInterface] = {}
         engine.listener = self
         engine.jobs.listener = self
+
+    def _managed_objects(self, msg: Message):
+        """GetManagedObjects, answered here: dbus-fast's own handler checks
+        after each interface whether all are in (O(n^2): 82 ms at 1,000
+        volumes); reading every object's properties once is linear."""
+        if msg.message_type != MessageType.METHOD_CALL or msg.member != "GetManagedObjects" \
+                or msg.interface != OBJECT_MANAGER or msg.path != ROOT_PATH or msg.signature:
+            return False
+        objects = {MANAGER_PATH: {self.manager.name: self.manager.props()}}
+        for uuid, iface in self.pools.items():
+            objects[pool_path(uuid)] = {iface.name: iface.props()}
+        for uuid, iface in self.volumes.items():
+            objects[volume_path(iface.pool.uuid, uuid)] = {iface.name: iface.props()}
+        for job_id, iface in self.jobs.items():
+            objects[job_path(job_id)] = {iface.name: iface.props()}
+        return Message.new_method_return(msg, "a{oa{sa{sv}}}", [objects])
 
     # -------------------------------------------------- Listener
 

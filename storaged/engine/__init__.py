@@ -55,8 +55,10 @@ class Engine(Registry, Journal, Boot, Recovery, Build, Lifecycle, Volumes, Physi
         self._defs_lock = asyncio.Lock()
         self._refresh_lock = asyncio.Lock()
         self._refresh_wanted = False
+        self._refresh_full = False
         self._refresh_task: asyncio.Task | None = None
-        self.refreshes = 0  # how many refreshes ran; benchmarks and tests read it
+        self.refreshes = 0  # how many full reports ran; benchmarks and tests read it
+        self.metadata_refreshes = 0  # how many pools were refreshed from metadata text alone
         # PV metadata fingerprints as of the last refresh (see lvm/label.py);
         # the watcher's poll compares against them.
         self.pv_fingerprints: dict[str, bytes | None] = {}

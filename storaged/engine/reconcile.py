@@ -10,7 +10,7 @@ from dataclasses import replace
 from ..api import VOLUME_PROPERTIES, differences
 from ..errors import StoragedError
 from ..lvm.label import fingerprints, metadata_text_of
-from ..lvm.metadata import read_backup, seqno as backup_seqno
+from ..lvm.metadata import read_backup, seqno as backup_seqno, vg_report_from_text
 from ..lvm.report import VgReport
 from ..model.state import Pool, PoolState, Volume
 
@@ -24,10 +24,13 @@ VG_RETRIES, VG_RETRY_DELAY = 5, 0.5
 class Reconcile:
     """Part of the Engine (see engine/__init__.py); uses its attributes."""
 
-    def request_refresh(self) -> None:
+    def request_refresh(self, full: bool = True) -> None:
         """Ask for a refresh soon; any number of requests during one refresh
-        (a burst of events) cost one more refresh, not one each."""
+        (a burst of events) cost one more refresh, not one each. Not `full`:
+        only metadata changed (an LV created, renamed, resized, removed), which
+        the VG's metadata text tells without running LVM."""
         self._refresh_wanted = True
+        self._refresh_full = self._refresh_full or full
         if self._refresh_task is None or self._refresh_task.done():
             self._refresh_task = asyncio.ensure_future(self._refresh_soon())
 
@@ -35,10 +38,39 @@ class Reconcile:
         while self._refresh_wanted:
             self._refresh_wanted = False
             await asyncio.sleep(0.005)  # let the rest of a burst arrive
+            full, self._refresh_full = self._refresh_full, False
             try:
-                await self.refresh()
+                if full:
+                    await self.refresh()
+                else:
+                    await self._refresh_from_metadata([p for p in self.pools.values() if p.active])
             except StoragedError as exc:
                 log.warning("refresh failed: %s", exc.message)
+
+    async def _refresh_from_metadata(self, pools: list[Pool]) -> None:
+        """The incremental refresh: each pool's VG metadata text (LVM's backup
+        or the PV's copy) read and diffed against what the engine holds, no
+        LVM command; a full report for the pools whose text cannot say it all
+        (thin or snapshot LVs, PVs that came, went or are missing)."""
+        async with self._refresh_lock:
+            before = await fingerprints(self.pv_devices())
+            texts = [(pool, await self._metadata_text(pool, on_disk=True)) for pool in pools]
+        full = []
+        for pool, text in texts:
+            seq = backup_seqno(text) if text else None
+            if seq is not None and seq == pool.seqno and pool.state == PoolState.RUNNING:
+                continue
+            known = {v.uuid: (v.active, v.open) for v in pool.volumes.values()}
+            report = vg_report_from_text(text, pool.pv_ids, known, self.activation) \
+                if text and pool.state == PoolState.RUNNING else None
+            if report is None or report.vg.uuid != pool.vg_uuid:
+                full.append(pool)
+                continue
+            self.metadata_refreshes += 1
+            self._apply(pool, report)
+        self.pv_fingerprints.update(before)
+        if full:
+            await self._refresh(full)
 
     def check_sources(self) -> bool:
         """Recheck every active pool's sources without running a command;
@@ -71,10 +103,12 @@ class Reconcile:
                 return seq is None or seq != pool.seqno
         return True
 
-    async def _metadata_text(self, pool: Pool) -> str | None:
+    async def _metadata_text(self, pool: Pool, on_disk: bool = False) -> str | None:
         """The VG's metadata as LVM last committed it: its backup where LVM
-        keeps backups, else the copy in a PV's metadata area."""
-        if self.lvm.backups_enabled and self.lvm.backup_dir:
+        keeps backups (unless `on_disk`), else the copy in a PV's metadata
+        area. Only the PV's copy is the truth: a VG removed outside leaves its
+        last backup behind."""
+        if self.lvm.backups_enabled and self.lvm.backup_dir and not on_disk:
             return read_backup(self.lvm.backup_dir, pool.vg_name)
         for device in pool.physical_volumes:
             text = await metadata_text_of(device)
@@ -172,6 +206,7 @@ class Reconcile:
         pool.vg_uuid, pool.seqno, pool.extent_size = vg.uuid, vg.seqno, vg.extent_size
         pool.capacity, pool.available, pool.allocation = vg.size, vg.free, vg.size - vg.free
         pool.physical_volumes = sorted(pv.name for pv in report.pvs if not pv.missing)
+        pool.pv_ids = {pv.uuid: pv.name for pv in report.pvs}
         missing = [pv.uuid for pv in report.pvs if pv.missing]
         problems = list(pool.source_problems.values())
         if missing:
@@ -181,9 +216,15 @@ class Reconcile:
         seen = set()
         for lv in report.lvs:
             seen.add(lv.uuid)
+            old = pool.volumes.get(lv.uuid)
+            if old and (old.name, old.path, old.capacity, old.active) == \
+                    (lv.name, lv.path, lv.size, lv.active):
+                # Unchanged in every changeable Volume property (api.py; keep
+                # this in step): the common case at 10,000 volumes.
+                old.open = lv.open
+                continue
             new = Volume(uuid=lv.uuid, pool_uuid=pool.uuid, name=lv.name, path=lv.path, capacity=lv.size,
                          active=lv.active, open=lv.open)
-            old = pool.volumes.get(lv.uuid)
             pool.volumes[lv.uuid] = new
             if old is None:
                 self.listener.volume_added(pool, new)

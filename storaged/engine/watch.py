@@ -23,6 +23,7 @@ from ..system.inotify import IN_CLOSE_WRITE, IN_CREATE, IN_DELETE, IN_MOVED_TO, 
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 0.5
+TRUTH_CHECK = 300.0  # seconds between full reports when nothing else asks for one
 
 class Watcher:
     """Asks the engine to refresh when inotify or the poll sees a change."""
@@ -68,11 +69,20 @@ class Watcher:
                   if d != backup_dir or not (n.startswith(".") or n.endswith(".tmp"))]
         if any(d != backup_dir or self.engine.metadata_changed(name) for d, name in events):
             log.debug("inotify: %s", events)
-            self.engine.request_refresh()
+            # A pool's own VG: its metadata text says what changed. Anything
+            # else (activation in /dev/mapper, a VG renamed to a new name): a report.
+            vgs = {p.vg_name for p in self.engine.pools.values() if p.active}
+            self.engine.request_refresh(
+                full=not all(d == backup_dir and name in vgs for d, name in events))
 
     async def _poll(self) -> None:
+        polls = 0
         while True:
             await asyncio.sleep(self.interval)
+            polls += 1
+            if polls % round(TRUTH_CHECK / self.interval) == 0:
+                # Every refresh from metadata text is checked by a full report now and then.
+                self.engine.request_refresh()
             try:
                 if self.engine.check_sources():
                     self.engine.request_refresh()
@@ -86,7 +96,7 @@ class Watcher:
                         known.update(now)
                     else:
                         log.debug("PV metadata changed: refresh")
-                        self.engine.request_refresh()
+                        self.engine.request_refresh(full=False)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the floor must keep running whatever happens

@@ -4,6 +4,7 @@ LVM's failures become typed errors that carry LVM's own message.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -37,6 +38,26 @@ def _typed(exc: CommandFailed, what: str) -> Failed:
     return Failed(f"{what}: LVM says: {said}")
 
 
+DEVICES_FILE_TIMEOUT = 15.0
+
+
+class _Shared:
+    """One of our LVM commands under way (see Lvm._shared)."""
+
+    def __init__(self, lvm: "Lvm"):
+        self.lvm = lvm
+
+    async def __aenter__(self):
+        async with self.lvm._exclusive:  # waits while lvmdevices runs
+            self.lvm._running += 1
+            self.lvm._idle.clear()
+
+    async def __aexit__(self, *exc):
+        self.lvm._running -= 1
+        if not self.lvm._running:
+            self.lvm._idle.set()
+
+
 class Lvm:
     """Runs `lvm <command>`; one instance per daemon."""
 
@@ -46,14 +67,37 @@ class Lvm:
         self.backups_enabled = False
         self.devices_file = False  # LVM's devices file in use (devices/use_devicesfile)
         self.calls = 0  # how many LVM commands ran; the benchmarks read it
+        self._running = 0  # our LVM commands under way (see _shared)
+        self._exclusive = asyncio.Lock()
+        self._idle = asyncio.Event()
 
     async def _lvm(self, what: str, *args: str, timeout: float | None = None) -> str:
         self.calls += 1
-        try:
-            res = await runner.run([LVM, *args], timeout=timeout or self.timeout)
-        except CommandFailed as exc:
-            raise _typed(exc, what) from None
+        async with self._shared():
+            try:
+                res = await runner.run([LVM, *args], timeout=timeout or self.timeout)
+            except CommandFailed as exc:
+                raise _typed(exc, what) from None
         return res.stdout
+
+    def _shared(self):
+        """Any number of our LVM commands run at once, but none while
+        `lvmdevices` runs: it takes LVM's locks in the opposite order from
+        pvcreate (devices file, then global), and the two deadlock."""
+        return _Shared(self)
+
+    async def _devices_file_delete(self, device: str) -> None:
+        async with self._exclusive:
+            while self._running:
+                await self._idle.wait()
+            self.calls += 1
+            try:
+                # Short: an admin's own pvcreate can still deadlock with it;
+                # the entry left behind only makes lvm warn.
+                await runner.run([LVM, "lvmdevices", "--deldev", device],
+                                 timeout=DEVICES_FILE_TIMEOUT)
+            except Failed as exc:
+                log.warning("lvmdevices --deldev %s: %s", device, exc.message)
 
     async def probe(self) -> None:
         """Learn where LVM writes its metadata backups (one call at start)."""
@@ -97,10 +141,7 @@ class Lvm:
         if self.devices_file:
             # pvremove leaves the device's entry in LVM's devices file, and every
             # lvm command then warns about it once the file or disk is gone.
-            try:
-                await self._lvm(f"lvmdevices --deldev {device}", "lvmdevices", "--deldev", device)
-            except Failed as exc:
-                log.debug("%s", exc.message)
+            await self._devices_file_delete(device)
 
     async def lv_tags(self, vg: str) -> dict[str, list[str]]:
         """Each visible LV of `vg` with its tags."""

@@ -55,6 +55,7 @@ class Pool:
     extent_size: int = 0
     seqno: int = 0
     physical_volumes: list[str] = field(default_factory=list)
+    pv_ids: dict[str, str] = field(default_factory=dict)  # PV UUID -> device, as last reported
     volumes: dict[str, Volume] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     source_problems: dict[str, str] = field(default_factory=dict)

@@ -252,3 +252,34 @@ async def test_with_lvm_backups_off_allocate_runs_no_second_lvm_command(world, c
     await asyncio.sleep(1.5)
     assert "'lvremove'" in since_mark() and "'fullreport'" not in since_mark()
     assert await client.get(pool, POOL, "Volumes") == []
+
+
+async def test_outside_lv_changes_are_read_from_metadata_without_a_report(world, client):
+    """The refresh after an outside lvcreate, lvrename, lvresize or lvremove reads
+    the VG's metadata text from its PV (no `lvm fullreport`, whose cost grows
+    with the VG), and ends where a report would."""
+    d = world.daemon()
+    vg, pool = await make_pool(world, client)
+    await asyncio.sleep(1.0)  # the creation's own refreshes pass
+    mark = os.path.getsize(d.log_path)
+    sig = await subscribe(client)
+    lvm("lvcreate", "--yes", "-n", "inc", "-L", "8m", vg)
+    await within(lambda: [m for m in sig.named("InterfacesAdded", ROOT)])
+    vol = sig.named("InterfacesAdded", ROOT)[0].body[0]
+
+    def seen(prop, value):
+        return [m for m in sig.named("PropertiesChanged", vol)
+                if prop in m.body[1] and m.body[1][prop].value == value]
+    lvm("lvrename", vg, "inc", "inc2")
+    await within(lambda: seen("Name", "inc2"))
+    lvm("lvresize", "--yes", "-L", "12m", f"{vg}/inc2")
+    await within(lambda: seen("Capacity", 12 * MiB))
+    assert await client.get(pool, POOL, "Available") == \
+        await client.get(pool, POOL, "Capacity") - 12 * MiB
+    lvm("lvremove", "--yes", f"{vg}/inc2")
+    await within(lambda: [m for m in sig.named("InterfacesRemoved", ROOT) if m.body[0] == vol])
+    with open(d.log_path) as f:
+        f.seek(mark)
+        assert "'fullreport'" not in f.read()
+    await client.call(MANAGER, MGR, "Refresh")  # a full report finds nothing to change
+    assert await client.get(pool, POOL, "Volumes") == []

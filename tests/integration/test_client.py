@@ -18,6 +18,16 @@ exec {real} "$@"
 """
 
 
+def hang_resize_env(world) -> dict:
+    """The daemon's environment for HANG_RESIZE: the wrapper first on its PATH."""
+    bindir = world.path("bin")
+    os.makedirs(bindir)
+    with open(os.path.join(bindir, "lvm"), "w") as f:
+        f.write(HANG_RESIZE.format(real=shutil.which("lvm")))
+    os.chmod(os.path.join(bindir, "lvm"), 0o755)
+    return {"PATH": f"{bindir}:{os.environ['PATH']}"}
+
+
 def test_imports_no_lxml_and_nothing_of_the_daemon():
     """storaged.client must work where lxml is not installed: an import of lxml fails here."""
     code = ("import sys\n"
@@ -104,12 +114,7 @@ async def test_a_pool_and_its_volumes_through_the_client(world, monkeypatch):
 
 
 async def test_a_failed_job_raises_its_own_kind(world):
-    bindir = world.path("bin")
-    os.makedirs(bindir)
-    with open(os.path.join(bindir, "lvm"), "w") as f:
-        f.write(HANG_RESIZE.format(real=shutil.which("lvm")))
-    os.chmod(os.path.join(bindir, "lvm"), 0o755)
-    world.daemon(env={"PATH": f"{bindir}:{os.environ['PATH']}"})
+    world.daemon(env=hang_resize_env(world))
     async with sc.connect(world.address) as storaged:
         pool = await storaged.create_pool(world.pool_xml(f"{world.prefix}jf", ("jf.img", "64M")))
         vol = await pool.allocate_volume("hang-1", 4 * MiB)

@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dbus_fast import Message, MessageType  # noqa: E402
 
-from storaged.bus.connection import PatientMessageBus  # noqa: E402
+from storaged.client.transport import PatientMessageBus  # noqa: E402
 from bench.common import isolated_world, median_p95  # noqa: E402
 from tests.harness import MANAGER, Daemon, MGR, POOL, MiB  # noqa: E402
 from tests.harness import bus_call as call  # noqa: E402

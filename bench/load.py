@@ -15,7 +15,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from storaged.bus.connection import PatientMessageBus  # noqa: E402
+from storaged.client.transport import PatientMessageBus  # noqa: E402
 from bench.common import isolated_world  # noqa: E402
 from tests.harness import MANAGER, Daemon, MGR, POOL, MiB  # noqa: E402
 from tests.harness import bus_call as call, rss_kib  # noqa: E402

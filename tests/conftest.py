@@ -3,12 +3,11 @@ import secrets
 import tempfile
 
 import pytest
-from dbus_fast import DBusError, Message, MessageType
 from dbus_fast.aio import MessageBus
 
-from storaged.bus.connection import PatientMessageBus
+from storaged.client import connect
 
-from tests.harness import BUS_NAME, PERMISSIVE_POLICY, Daemon, TestBus
+from tests.harness import PERMISSIVE_POLICY, Daemon, TestBus, bus_call
 from tests.lvmenv import cleanup, make_lvm_system_dir
 
 
@@ -78,17 +77,13 @@ class World:
 
 
 class Client:
-    """Plain method calls and property reads with dbus-fast."""
+    """Plain method calls and property reads, through the one call helper (bus_call)."""
 
     def __init__(self, bus: MessageBus):
         self.bus = bus
 
     async def call(self, path, iface, member, signature="", body=()):
-        reply = await self.bus.call(Message(destination=BUS_NAME, path=path, interface=iface,
-                                            member=member, signature=signature, body=list(body)))
-        if reply.message_type == MessageType.ERROR:
-            raise DBusError(reply.error_name, reply.body[0] if reply.body else "")
-        return reply.body[0] if len(reply.body) == 1 else reply.body
+        return await bus_call(self.bus, path, iface, member, signature, body)
 
     async def get(self, path, iface, prop):
         v = await self.call(path, "org.freedesktop.DBus.Properties", "Get", "ss", [iface, prop])
@@ -100,15 +95,11 @@ class Client:
 
 
 async def _connect(address):
-    bus = await PatientMessageBus(bus_address=address).connect()
+    storaged = await connect(address)
     try:
-        yield Client(bus)
+        yield Client(storaged.bus)
     finally:
-        bus.disconnect()
-        try:
-            await bus.wait_for_disconnect()
-        except Exception:
-            pass  # the peer may have gone first; that is what disconnecting is for
+        await storaged.close()
 
 
 @pytest.fixture

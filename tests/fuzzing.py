@@ -22,7 +22,8 @@ from xml.sax.saxutils import escape, quoteattr
 from dbus_fast import Message, MessageType, Variant
 from hypothesis import strategies as st
 
-from storaged.bus.connection import PatientMessageBus
+from storaged.client import Error as ClientError, Storaged
+from storaged.client.transport import PatientMessageBus
 from storaged.lvm.label import fingerprints_now
 from tests.harness import BUS_NAME, MANAGER, MGR, POOL, MiB
 from tests.lvmenv import loops_under, lvm_state
@@ -232,10 +233,12 @@ class Fuzzer:
         return self.loop.run_until_complete(asyncio.wait_for(self.bus.call(msg), 120))
 
     def call_ok(self, path, iface, member, signature="", body=()):
-        reply = self._send(path, iface, member, signature, body)
-        if reply.message_type == MessageType.ERROR:
-            raise AssertionError(f"{member}: {reply.error_name}: {reply.body}")
-        return reply.body[0] if reply.body else None
+        """A call that must succeed (the set-up's and the clean-up's), through storaged.client."""
+        call = Storaged(self.bus).call(path, iface, member, signature, body)
+        try:
+            return self.loop.run_until_complete(asyncio.wait_for(call, 120))
+        except ClientError as exc:
+            raise AssertionError(f"{member}: {exc.name}: {exc.message}") from None
 
     def run(self, entry: str, args: tuple) -> str:
         """One case; returns its outcome ('ok', 'named:Kind' or 'bus:Name') after

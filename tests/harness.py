@@ -13,6 +13,7 @@ import time
 import pytest
 from dbus_fast import DBusError, Message, MessageType
 
+from storaged.client import Error as ClientError, Storaged
 from storaged.embedded import write_bus_config
 
 BUS_NAME = "org.storaged.Storaged1"
@@ -165,12 +166,13 @@ async def expect_error(kind, coro):
 
 
 async def bus_call(bus, path, iface, member, sig="", body=()):
-    """One method call on storaged through a connection of the caller's own."""
-    reply = await bus.call(Message(destination=BUS_NAME, path=path, interface=iface, member=member,
-                                   signature=sig, body=list(body)))
-    if reply.message_type == MessageType.ERROR:
-        raise DBusError(reply.error_name, reply.body[0] if reply.body else "")
-    return reply.body[0] if reply.body else None
+    """One method call on storaged through a connection of the caller's own:
+    storaged.client's call, its error raised as the DBusError it came as (the
+    tests hold the daemon to the D-Bus error names, which the client keeps)."""
+    try:
+        return await Storaged(bus).call(path, iface, member, sig, body)
+    except ClientError as exc:
+        raise DBusError(exc.name, exc.message) from None
 
 
 def rss_kib(pid: int) -> int:

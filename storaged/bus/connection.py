@@ -1,36 +1,4 @@
-"""A dbus-fast connection that survives bursts. Used by the daemon and by clients."""
-from dbus_fast.aio import MessageBus
+"""The daemon's D-Bus connection: the same burst-proof one as every client's."""
+from ..client.transport import PatientMessageBus
 
-
-class _PatientSocket:
-    """dbus-fast treats a socket write that would block (a full socket buffer,
-    e.g. a burst of signals) as a broken connection and disconnects. Reporting
-    "nothing written" instead makes its writer wait for the socket to be
-    writable again, which is what it already does after a partial write."""
-
-    def __init__(self, sock):
-        self._sock = sock
-
-    def send(self, data):
-        try:
-            return self._sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            return 0
-
-    def sendmsg(self, buffers, ancdata=()):
-        try:
-            return self._sock.sendmsg(buffers, ancdata)
-        except (BlockingIOError, InterruptedError):
-            return 0
-
-    def __getattr__(self, name):
-        return getattr(self._sock, name)
-
-
-class PatientMessageBus(MessageBus):
-    """A MessageBus whose writes wait for the socket instead of disconnecting."""
-
-    async def connect(self):
-        await super().connect()
-        self._writer.sock = _PatientSocket(self._writer.sock)
-        return self
+__all__ = ["PatientMessageBus"]

@@ -6,7 +6,7 @@ import subprocess
 
 from dbus_fast import Message
 
-from storaged.bus.connection import PatientMessageBus
+from storaged.client.transport import PatientMessageBus
 from tests.harness import BUS_NAME, MANAGER, MGR, POOL
 
 

@@ -11,7 +11,7 @@ import time
 import pytest
 from dbus_fast import DBusError
 
-from storaged.bus.connection import PatientMessageBus
+from storaged.client.transport import PatientMessageBus
 from tests.harness import MANAGER, MGR, POOL, MiB
 from tests.harness import bus_call as call
 from tests.lvmenv import lvm, lvm_state

@@ -36,6 +36,7 @@ class Boot:
                   if not p.active and (p.autostart or self._left_running(p))]
         if wanted:
             await self._start_pools(wanted)
+        await self._recover_volumes()
         self._retry_task = asyncio.ensure_future(self._retry_sources_forever())
 
     def close(self) -> None:

@@ -161,13 +161,17 @@ class Reconcile:
         problems = list(pool.source_problems.values())
         if missing:
             problems.append(f"physical volume(s) {', '.join(missing)} missing")
+        self._apply_thin_pool(pool, report)
+        if pool.thin_problem:
+            problems.append(pool.thin_problem)
         pool.state = PoolState.DEGRADED if problems or vg.partial else PoolState.RUNNING
         pool.reason = "; ".join(problems)
         seen = set()
         for lv in report.lvs:
             seen.add(lv.uuid)
             new = Volume(uuid=lv.uuid, pool_uuid=pool.uuid, name=lv.name, path=lv.path, capacity=lv.size,
-                         active=lv.active, open=lv.open)
+                         active=lv.active, open=lv.open, thin=lv.thin, snapshot=lv.snapshot,
+                         origin=lv.origin_uuid, data_usage=lv.data_percent)
             old = pool.volumes.get(lv.uuid)
             pool.volumes[lv.uuid] = new
             if old is None:

@@ -23,6 +23,7 @@ from ..system.inotify import IN_CLOSE_WRITE, IN_CREATE, IN_DELETE, IN_MOVED_TO, 
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 0.5
+THIN_EVERY = 4  # polls between two reads of the thin pools' use (2 s: well within 5 s)
 
 class Watcher:
     """Asks the engine to refresh when inotify or the poll sees a change."""
@@ -71,9 +72,13 @@ class Watcher:
             self.engine.request_refresh()
 
     async def _poll(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(self.interval)
+            ticks += 1
             try:
+                if ticks % THIN_EVERY == 0:
+                    await self.engine.poll_thin_pools()
                 if self.engine.check_sources():
                     self.engine.request_refresh()
                     continue

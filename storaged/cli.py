@@ -44,7 +44,8 @@ JOBS_PATH = f"{ROOT_PATH}/jobs"
 # Methods of the contract that an older storaged may lack. dbus-fast answers
 # UnknownMethod both for a missing method and for a path it does not export, so
 # for these it means "not supported yet"; for any other it means the object went.
-NEWER_METHODS = {"AddPhysicalVolume", "RemovePhysicalVolume", "Resize", "Wipe"}
+NEWER_METHODS = {"AddPhysicalVolume", "RemovePhysicalVolume", "Resize", "Wipe", "CreateThinPool",
+                 "Snapshot", "Revert", "Clone", "Rename", "Activate", "Deactivate", "Open"}
 
 
 class CliError(StoragedError):
@@ -84,10 +85,12 @@ def describe_bus(where: str) -> str:
 
 async def connect(where: str) -> MessageBus:
     try:
+        # File descriptors for vol-upload and vol-download (Volume.Open).
         if where in ("system", "session"):
-            bus = MessageBus(bus_type=BusType.SYSTEM if where == "system" else BusType.SESSION)
+            bus = MessageBus(bus_type=BusType.SYSTEM if where == "system" else BusType.SESSION,
+                             negotiate_unix_fd=True)
         else:
-            bus = MessageBus(bus_address=where)
+            bus = MessageBus(bus_address=where, negotiate_unix_fd=True)
         return await bus.connect()
     except Exception as exc:  # any failure here means the same to the user
         raise CliError("Failed", f"cannot connect to {describe_bus(where)}: {exc}") from None
@@ -330,7 +333,11 @@ async def run_job(c: Client, a: argparse.Namespace, path: str, iface: str, membe
                   signature: str = "", body=()) -> bool:
     """Start a Job; wait for it unless --no-wait. True when it is done."""
     await c.watch(JOBS_PATH)
-    job = await c.call(path, iface, member, signature, body)
+    return await follow_job(c, a, await c.call(path, iface, member, signature, body))
+
+
+async def follow_job(c: Client, a: argparse.Namespace, job: str) -> bool:
+    """Wait for a Job (signals watched before it started) unless --no-wait."""
     if a.no_wait:
         print(job)
         return False
@@ -564,7 +571,8 @@ async def pool_remove_pv(c, a):
 async def vol_list(c, a):
     path = await c.pool(a.pool)
     objs = await c.objects()
-    objs.listing(c, objs.of(VOLUME_IFACE, pool=path), "Name", ["Path", "Capacity", "Active"])
+    objs.listing(c, objs.of(VOLUME_IFACE, pool=path), "Name",
+                 ["Path", "Capacity", "Active", "Thin", "Origin", "DataUsage"])
     state = objs.tree[path][POOL_IFACE]["State"].value
     if state in ("inactive", "building"):
         print(f"storagectl: pool {a.pool} is {state}, so no volume of it is listed; "
@@ -590,9 +598,11 @@ async def vol_dumpxml(c, a):
 
 
 @verb("vol-create", "create a volume", POOL, arg("name", metavar="NAME", help="the new volume's name"),
-      SIZE)
+      SIZE, arg("--thin", action="store_true", help="a thin volume, in the pool's thin pool"))
 async def vol_create(c, a):
-    await c.call(await c.pool(a.pool), POOL_IFACE, "AllocateVolume", "sta{sv}", [a.name, a.size, {}])
+    options = {"thin": Variant("b", True)} if a.thin else {}
+    await c.call(await c.pool(a.pool), POOL_IFACE, "AllocateVolume", "sta{sv}",
+                 [a.name, a.size, options])
     print(f"Volume {a.name} created in pool {a.pool}")
 
 
@@ -751,5 +761,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+# The verbs of thin pools, snapshots, clones and transfers register themselves.
+from . import cli_volumes  # noqa: E402,F401  (needs the names above)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    # As storaged.cli, the module cli_volumes registers its verbs into (not __main__).
+    from storaged import cli
+    sys.exit(cli.main())

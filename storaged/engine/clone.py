@@ -63,6 +63,7 @@ class Clones:
 
         async def work(job: Job) -> None:
             try:
+                await _device_node(vol.path)
                 await self._copy(source, vol.path, size, want_thin, job)
             except BaseException:
                 await self._remove_clone(dest, new)
@@ -122,6 +123,15 @@ class Clones:
                 raise Busy(f"volume {name!r} is open elsewhere (a guest or a mount); writing "
                            f"needs it to itself") from None
             raise Failed(f"cannot open {vol.path}: {exc.strerror}") from None
+
+
+async def _device_node(path: str, limit: float = 30) -> None:
+    """udev makes a new LV's /dev/VG/LV a moment after lvcreate returns."""
+    for _ in range(int(limit / 0.05)):
+        if os.path.exists(path):
+            return
+        await asyncio.sleep(0.05)
+    raise Failed(f"{path} did not appear within {limit:.0f} s of creating it")
 
 
 async def _nothing(job: Job) -> None:

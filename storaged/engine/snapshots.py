@@ -77,8 +77,8 @@ class Snapshots:
                     log.info("revert %s/%s: LVM defers the merge to %s's next activation (%s); "
                              "reactivating it now", pool.name, snap, target, said)
                     await self._reactivate(pool, target)
-                await self._wait_merged(pool, snap, job)
-                self._set_intent(pool.uuid, None)
+            await self._wait_merged(pool, snap, job)  # LVM merges on its own: no lock held
+            self._set_intent(pool.uuid, None)
         return self.jobs.start(f"revert {pool.name}/{target} to snapshot {snap}", uid, work)
 
     async def _reactivate(self, pool: Pool, name: str) -> None:

@@ -120,12 +120,13 @@ class Thin:
                 log.warning("pool %s: thin pool %s is %.0f%% full (threshold %d%%): extending "
                             "it by %d bytes of data and %d of metadata", pool.name, pool.thin_pool,
                             full * 100, tp.threshold, data, meta)
-                async with pool.lock:
-                    try:
-                        await self.lvm.lvextend_thin_pool(pool.vg_name, pool.thin_pool, data, meta)
-                    except StoragedError as exc:
-                        problem = f"thin pool {pool.thin_pool} could not be extended: {exc.message}"
-                    await self._refresh([pool])
+                # Without the pool's lock: a long Job holding it must not
+                # keep the thin pool from growing (LVM locks the VG itself).
+                try:
+                    await self.lvm.lvextend_thin_pool(pool.vg_name, pool.thin_pool, data, meta)
+                except StoragedError as exc:
+                    problem = f"thin pool {pool.thin_pool} could not be extended: {exc.message}"
+                await self._refresh([pool])
         elif full >= 0.95:  # autoextend off: say so before it is full
             problem = f"thin pool {pool.thin_pool} is {full:.0%} full and autoextend is off"
         if problem != pool.thin_problem:

@@ -137,6 +137,8 @@ class Reconcile:
                 del pool.volumes[vol.uuid]
                 self.listener.volume_removed(pool, vol)
             pool.capacity = pool.allocation = pool.available = 0
+            pool.virtual_allocation = pool.thin_pool_size = 0
+            pool.thin_pool = ""
             pool.physical_volumes = []
             pool.seqno = 0
             # At start a missing VG is a degraded pool; a VG that vanished under a
@@ -183,4 +185,5 @@ class Reconcile:
         for uuid in [u for u in pool.volumes if u not in seen]:
             vol = pool.volumes.pop(uuid)
             self.listener.volume_removed(pool, vol)
+        pool.virtual_allocation = sum(lv.size for lv in report.lvs if lv.thin)
         self._publish(pool)

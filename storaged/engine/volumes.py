@@ -87,7 +87,9 @@ class Volumes:
                      capacity=size, active=self.activation, thin=thin)
         pool.seqno = new.seqno
         pool.volumes[vol.uuid] = vol
-        if not thin:
+        if thin:
+            pool.virtual_allocation += size
+        else:
             pool.allocation += size
             pool.available -= size
         self.listener.volume_added(pool, vol)
@@ -108,7 +110,9 @@ class Volumes:
             return False  # a snapshot's space, or snapshots removed with it: a report tells
         pool.seqno = seq
         del pool.volumes[vol.uuid]
-        if not vol.thin:
+        if vol.thin:
+            pool.virtual_allocation -= vol.capacity
+        else:
             pool.allocation -= vol.capacity
             pool.available += vol.capacity
         self.listener.volume_removed(pool, vol)

@@ -71,6 +71,9 @@ class Pool:
     thin_data_usage: float = 0.0
     thin_metadata_usage: float = 0.0
     thin_problem: str = ""  # why the thin pool cannot go on (the pool is then degraded)
+    # The sum of the thin volumes' sizes (above thin_pool_size when overcommitted),
+    # kept as volumes come and go rather than summed at each change signal.
+    virtual_allocation: int = 0
     # The properties as last signalled (see Registry._publish).
     published: dict = field(default_factory=dict, repr=False)
 
@@ -89,11 +92,6 @@ class Pool:
     @property
     def active(self) -> bool:
         return self.state in (PoolState.RUNNING, PoolState.DEGRADED, PoolState.FAILED)
-
-    @property
-    def virtual_allocation(self) -> int:
-        """The sum of the thin volumes' sizes: more than ThinPoolSize when overcommitted."""
-        return sum(v.capacity for v in self.volumes.values() if v.thin)
 
     def volume_named(self, name: str) -> Volume | None:
         for vol in self.volumes.values():

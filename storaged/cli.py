@@ -186,6 +186,8 @@ def plain(var, names: dict[str, str]):
 
 
 def human(var, names: dict[str, str]) -> str:
+    if var.signature == "o" and var.value == "/":  # D-Bus's "no object" (a volume's Origin)
+        return "-"
     value = plain(var, names)
     if var.signature == "t":  # every 't' in the API is a size in bytes
         return human_size(value)

@@ -19,6 +19,12 @@ thin_vol() {  # thin_vol POOL NAME MIB: a thin volume's object path
 # ThinDataUsage (0..1) as a percentage, whole.
 thin_use() { python3 -c "print(int(float('$(bus_get "$1" "$IF_POOL" ThinDataUsage)') * 100))"; }
 
+# For wait_for, which runs a command again and again: a $(...) in its
+# arguments would be read only once.
+thin_use_at_least() { [ "$(thin_use "$1")" -ge "$2" ]; }
+thin_size_above() { [ "$(bus_get "$1" "$IF_POOL" ThinPoolSize)" -gt "$2" ]; }
+job_progressed() { python3 -c "import sys; sys.exit(0 if float('$(bus_get "$1" "$IF_JOB" Progress)') > 0 else 1)"; }
+
 storaged_thin_pool() {
     local pool tv1 tv2 size virt dev start use
     pool=$(bus_call "$SD_MANAGER" "$IF_MANAGER" CreatePool s "$THIN_POOL_XML")
@@ -39,15 +45,14 @@ storaged_thin_pool() {
     head -c $((100 * MiB)) /dev/urandom > /var/tmp/tv1big
     dd if=/var/tmp/tv1big of="$dev" bs=4M oflag=direct conv=fsync status=none
     start=$SECONDS
-    wait_for 5 "ThinDataUsage to show 100 MiB written" test "$(thin_use "$pool")" -ge 38
+    wait_for 5 "ThinDataUsage to show 100 MiB written" thin_use_at_least "$pool" 38
     info "thin: ThinDataUsage $(thin_use "$pool")% within $((SECONDS - start)) s of a 100 MiB write"
     cmp -n $((100 * MiB)) /var/tmp/tv1big "$dev" || fail "tv1 does not read back what was written"
     # Past the 80 % threshold: the daemon extends the thin pool by 50 %.
     dd if=/var/tmp/tv1big of="$(bus_get "$tv2" "$IF_VOLUME" Path)" bs=4M oflag=direct conv=fsync status=none
     dd if=/var/tmp/tv1big of="$(bus_get "$tv2" "$IF_VOLUME" Path)" bs=4M seek=25 oflag=direct conv=fsync status=none
     echo "ThinDataUsage now $(thin_use "$pool")%"
-    wait_for 20 "the thin pool to be extended past its threshold" \
-        test "$(bus_get "$pool" "$IF_POOL" ThinPoolSize)" -gt "$size"
+    wait_for 20 "the thin pool to be extended past its threshold" thin_size_above "$pool" "$size"
     use=$(thin_use "$pool")
     info "thin: thin pool extended to $(bus_get "$pool" "$IF_POOL" ThinPoolSize) bytes, now $use% used"
     journalctl -b -u storaged --no-pager -o cat | grep -q "extending it by" \
@@ -112,8 +117,7 @@ storaged_thin_clones() {
     # A clone cancelled half-way leaves nothing: a 384 MiB thick source.
     big=$(bus_call "$pool" "$IF_POOL" AllocateVolume 'sta{sv}' big $((384 * MiB)) 0)
     mapfile -t out < <(bus_call "$big" "$IF_VOLUME" Clone 'sa{sv}' bigclone 0)
-    wait_for 60 "the big clone to make progress" \
-        python3 -c "import sys; sys.exit(0 if float('$(bus_get "${out[1]}" "$IF_JOB" Progress)') > 0 else 1)"
+    wait_for 60 "the big clone to make progress" job_progressed "${out[1]}"
     p=$(bus_get "${out[1]}" "$IF_JOB" Progress)
     bus_call "${out[1]}" "$IF_JOB" Cancel > /dev/null
     wait_for 30 "the cancelled clone's Job to end" job_completed "${out[1]}"

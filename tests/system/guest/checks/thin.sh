@@ -29,6 +29,7 @@ storaged_thin_pool() {
     local pool tv1 tv2 size virt dev start use
     pool=$(bus_call "$SD_MANAGER" "$IF_MANAGER" CreatePool s "$THIN_POOL_XML")
     wait_pool_running "$pool" 60
+    bus_call "$pool" "$IF_POOL" SetAutostart b true > /dev/null  # back after the reboot
     bus_call "$pool" "$IF_POOL" CreateThinPool 'ta{sv}' $((256 * MiB)) 2 \
         autoextend_threshold u 80 autoextend_percent u 50
     size=$(bus_get "$pool" "$IF_POOL" ThinPoolSize)

@@ -5,7 +5,8 @@
 _storagectl_verbs="pool-list pool-info pool-dumpxml pool-define pool-create pool-build
 pool-start pool-stop pool-delete pool-undefine pool-refresh pool-autostart pool-add-pv
 pool-remove-pv vol-list vol-info vol-path vol-dumpxml vol-create vol-create-xml vol-delete
-vol-resize vol-wipe resolve-disk job-list job-cancel monitor version"
+vol-resize vol-wipe resolve-disk job-list job-cancel monitor version pool-thin-create
+vol-snapshot vol-revert vol-clone vol-rename vol-activate vol-deactivate vol-upload vol-download"
 
 _storagectl()
 {
@@ -41,7 +42,8 @@ _storagectl()
 
     local n=${#args[@]} words=""
     case $verb:$n in
-        pool-define:0 | pool-create:0 | resolve-disk:0 | pool-add-pv:1 | vol-create-xml:1)
+        pool-define:0 | pool-create:0 | resolve-disk:0 | pool-add-pv:1 | vol-create-xml:1 | \
+        vol-upload:2 | vol-download:2)
             compopt -o filenames 2>/dev/null
             COMPREPLY=($(compgen -f -- "$cur"))
             return ;;
@@ -51,7 +53,9 @@ _storagectl()
             ;;
         pool-*:0 | vol-*:0)
             words=$("$cmd" "${bus[@]}" pool-list --name 2>/dev/null) ;;
-        vol-info:1 | vol-path:1 | vol-dumpxml:1 | vol-delete:1 | vol-resize:1 | vol-wipe:1)
+        vol-info:1 | vol-path:1 | vol-dumpxml:1 | vol-delete:1 | vol-resize:1 | vol-wipe:1 | \
+        vol-snapshot:1 | vol-revert:1 | vol-clone:1 | vol-rename:1 | vol-activate:1 | \
+        vol-deactivate:1 | vol-upload:1 | vol-download:1)
             words=$("$cmd" "${bus[@]}" vol-list "${args[0]}" --name 2>/dev/null) ;;
     esac
     COMPREPLY=($(compgen -W "$words" -- "$cur"))

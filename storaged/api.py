@@ -96,6 +96,14 @@ POOL_PROPERTIES = (
              "the volume group's physical volumes (devices)"),
     Property("Volumes", "ao", lambda p: sorted(volume_path(p.uuid, u) for u in p.volumes),
              "the pool's volumes", watch=lambda p: frozenset(p.volumes)),
+    Property("ThinPoolSize", "t", lambda p: p.thin_pool_size,
+             "the size of the pool's thin pool in bytes (0: it has none)"),
+    Property("ThinDataUsage", "d", lambda p: p.thin_data_usage,
+             "the thin pool's data space in use, 0 to 1"),
+    Property("ThinMetadataUsage", "d", lambda p: p.thin_metadata_usage,
+             "the thin pool's metadata space in use, 0 to 1"),
+    Property("VirtualAllocation", "t", lambda p: p.virtual_allocation,
+             "the sum of the thin volumes' sizes (above ThinPoolSize when overcommitted)"),
 )
 
 VOLUME_PROPERTIES = (
@@ -106,6 +114,12 @@ VOLUME_PROPERTIES = (
     Property("Path", "s", lambda v: v.path, "its block device, /dev/VG/LV", column=True),
     Property("Capacity", "t", lambda v: v.capacity, "its size in bytes", column=True),
     Property("Active", "b", lambda v: v.active, "whether it has a device node now", column=True),
+    Property("Thin", "b", lambda v: v.thin, "a thin volume of the pool's thin pool", column=True),
+    Property("Origin", "o", lambda v: volume_path(v.pool_uuid, v.origin) if v.origin else "/",
+             "the volume this one is a snapshot of ('/' when none)", column=True),
+    Property("DataUsage", "d", lambda v: v.data_usage,
+             "a thin volume's written share, a snapshot's copy-on-write space in use, 0 to 1",
+             column=True),
 )
 
 JOB_PROPERTIES = (

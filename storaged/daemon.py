@@ -75,10 +75,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 async def connect(bus: str) -> StoragedBus:
     if bus == "system":
-        return await StoragedBus(bus_type=BusType.SYSTEM).connect()
+        return await StoragedBus(bus_type=BusType.SYSTEM, negotiate_unix_fd=True).connect()
     if bus == "session":
-        return await StoragedBus(bus_type=BusType.SESSION).connect()
-    return await StoragedBus(bus_address=bus).connect()
+        return await StoragedBus(bus_type=BusType.SESSION, negotiate_unix_fd=True).connect()
+    return await StoragedBus(bus_address=bus, negotiate_unix_fd=True).connect()
 
 
 async def serve(args: argparse.Namespace) -> int:

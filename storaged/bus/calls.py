@@ -15,6 +15,8 @@ log = logging.getLogger("storaged.bus")
 # The polkit actions a mutating call needs (dbus/org.storaged.Storaged1.policy).
 MANAGE_POOLS = "org.storaged.Storaged1.manage-pools"
 MANAGE_VOLUMES = "org.storaged.Storaged1.manage-volumes"
+# Reading or writing a volume's block device (Volume.Open), as udisks2's OpenDevice.
+ACCESS_VOLUMES = "org.storaged.Storaged1.access-volumes"
 
 # The message being handled. Set by a bus message handler that runs before
 # dbus-fast dispatches the call, so the handler's task inherits it.

@@ -4,7 +4,7 @@
 from dbus_fast.service import method
 
 from ..api import POOL_IFACE, POOL_PROPERTIES, job_path, volume_path
-from .calls import MANAGE_POOLS, MANAGE_VOLUMES, Callers, call, no_options
+from .calls import MANAGE_POOLS, MANAGE_VOLUMES, Callers, call, options_of
 from .properties import ModelInterface, exports
 
 
@@ -24,9 +24,16 @@ class PoolInterface(ModelInterface):
     @method()
     @call(MANAGE_VOLUMES)
     async def AllocateVolume(self, name: "s", size: "t", options: "a{sv}") -> "o":
-        no_options(options)
-        vol = await self.engine.allocate_volume(self.pool, name, size)
+        thin = options_of(options, {"thin": "b"}).get("thin", False)
+        vol = await self.engine.allocate_volume(self.pool, name, size, thin=thin)
         return volume_path(self.pool.uuid, vol.uuid)
+
+    @method()
+    @call(MANAGE_POOLS)
+    async def CreateThinPool(self, size: "t", options: "a{sv}"):
+        opts = options_of(options, {"autoextend_threshold": "u", "autoextend_percent": "u"})
+        await self.engine.create_thin_pool(self.pool, size, opts.get("autoextend_threshold", 80),
+                                           opts.get("autoextend_percent", 20))
 
     @method()
     @call(MANAGE_VOLUMES)

@@ -12,6 +12,7 @@ from ..client.objects import words
 from .render import one_line
 from .session import CliError, Session
 from .verbs import VERBS
+from . import volumes  # noqa: F401  (registers the verbs of thin pools, snapshots, clones, transfers)
 
 # The exit status says what kind of error it was; `storagectl --help` shows this table.
 EXIT_CODES = {

@@ -36,7 +36,12 @@ async def run_job(c: Session, a: argparse.Namespace, path: str, iface: str, memb
                   signature: str = "", body=()) -> bool:
     """Start a Job; wait for it unless --no-wait. True when it is done. A failed
     job exits with its own error kind's status (Failed from a storaged without ErrorName)."""
-    job = c.storaged.job(await c.call(path, iface, member, signature, body))
+    return await follow_job(c, a, await c.call(path, iface, member, signature, body))
+
+
+async def follow_job(c: Session, a: argparse.Namespace, path: str) -> bool:
+    """Wait for the Job at `path` unless --no-wait, as run_job does."""
+    job = c.storaged.job(path)
     if a.no_wait:
         print(job.object_path)
         return False

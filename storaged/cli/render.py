@@ -45,6 +45,8 @@ def plain(sig: str, value, names: dict[str, str]):
 
 
 def human(sig: str, value, names: dict[str, str]) -> str:
+    if sig == "o" and value == "/":  # D-Bus's "no object" (a volume's Origin)
+        return "-"
     value = plain(sig, value, names)
     if sig == "t":  # every 't' in the API is a size in bytes
         return human_size(value)

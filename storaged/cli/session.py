@@ -12,7 +12,8 @@ from .render import Objects, job_number, one_line
 # Methods of the contract that an older storaged may lack. dbus-fast answers
 # UnknownMethod both for a missing method and for a path it does not export, so
 # for these it means "not supported yet"; for any other it means the object went.
-NEWER_METHODS = {"AddPhysicalVolume", "RemovePhysicalVolume", "Resize", "Wipe"}
+NEWER_METHODS = {"AddPhysicalVolume", "RemovePhysicalVolume", "Resize", "Wipe", "CreateThinPool",
+                 "Snapshot", "Revert", "Clone", "Rename", "Activate", "Deactivate", "Open"}
 
 
 class CliError(client.Error):

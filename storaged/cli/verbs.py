@@ -253,9 +253,11 @@ async def vol_dumpxml(c, a):
 
 
 @verb("vol-create", "create a volume", POOL, arg("name", metavar="NAME", help="the new volume's name"),
-      SIZE)
+      SIZE, arg("--thin", action="store_true", help="a thin volume, in the pool's thin pool"))
 async def vol_create(c, a):
-    await c.call(await c.pool(a.pool), POOL_IFACE, "AllocateVolume", "sta{sv}", [a.name, a.size, {}])
+    options = {"thin": Variant("b", True)} if a.thin else {}
+    await c.call(await c.pool(a.pool), POOL_IFACE, "AllocateVolume", "sta{sv}",
+                 [a.name, a.size, options])
     print(f"Volume {a.name} created in pool {a.pool}")
 
 

@@ -11,6 +11,9 @@ tells a listener what changed. `Engine` is a facade over one file per concern:
   build.py      Build and CreatePool (and their undo)
   lifecycle.py  Start, Stop, Delete
   volumes.py    allocate, deallocate, resize, wipe
+  thin.py       thin pools: create, use, autoextend
+  snapshots.py  snapshots, revert, rename, activation
+  clone.py      clones (and the copy Job), Open
   physical.py   adding and removing physical volumes
   reconcile.py  refreshes from LVM's reports
   disks.py      ResolveDisk
@@ -33,14 +36,17 @@ from .reconcile import Reconcile
 from .recovery import Recovery
 from .registry import Listener, NullListener, Registry
 from .settings import Settings
+from .snapshots import Snapshots
 from .store import Store
+from .thin import Thin
+from .clone import Clones
 from .volumes import Volumes
 
 __all__ = ["Engine", "Listener", "Settings"]
 
 
 class Engine(Registry, Journal, Boot, Recovery, Build, Lifecycle, Volumes, PhysicalVolumes,
-             Reconcile, Disks):
+             Reconcile, Disks, Thin, Snapshots, Clones):
     """Every operation on pools and volumes; each part is a mixin in its own
     file, sharing the attributes set here."""
 

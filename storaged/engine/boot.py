@@ -45,6 +45,7 @@ class Boot:
             await self._start_pools(local)
         for pool in self._network_pools:
             self._set_state(pool, PoolState.DEGRADED, NETWORK_LATER)
+        await self._recover_volumes()
         self._retry_task = asyncio.ensure_future(self._retry_sources_forever())
 
     async def start_network_pools(self) -> None:
@@ -54,6 +55,7 @@ class Boot:
         if pools:
             log.info("starting %d pool(s) on iSCSI or NFS", len(pools))
             await self._start_pools(pools)
+            await self._recover_volumes()
 
     def _on_network(self, pool: Pool) -> bool:
         return any(self._backend(s).retried for s in pool.definition.sources)

@@ -9,6 +9,7 @@ from ..model.definitions import Source, parse_pool
 from ..model.state import Pool, PoolState
 from ..system.block import same_device
 from .journal import CREATE, Intent
+from .thin import THIN_POOL_LV
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,8 @@ class Build:
     async def create(self, xml: str) -> Pool:
         """Define, build and start; a failure leaves nothing behind."""
         definition = parse_pool(xml)
+        if definition.thin_pool or any(v.thin for v in definition.volumes):
+            self._require_dm(f"pool {definition.name!r}'s thin pool")  # before anything is made
         async with self._defs_lock:
             # Intent first: after a crash at any later step the next start rolls
             # this CreatePool back (see recovery.py).
@@ -95,12 +98,21 @@ class Build:
             elif new_devices:
                 await self.lvm.vgextend(pool.vg_name, new_devices)
                 extended = new_devices
-            if pool.definition.volumes:
-                existing = await self.lvm.lv_tags(pool.vg_name)
+            if pool.definition.volumes or pool.definition.thin_pool:
+                existing = set(await self.lvm.lv_tags(pool.vg_name))
+                if await self._ensure_thin_pool(pool, existing):
+                    created_lvs += 1
                 for vdef in pool.definition.volumes:
-                    if vdef.name not in existing:
+                    if vdef.name in existing:
+                        continue
+                    if vdef.thin:
+                        if not pool.definition.thin_pool:
+                            raise self._no_thin_pool(pool)
+                        await self.lvm.lvcreate_thin(pool.vg_name, THIN_POOL_LV, vdef.name,
+                                                     vdef.capacity)
+                    else:
                         await self.lvm.lvcreate(pool.vg_name, vdef.name, vdef.capacity)
-                        created_lvs += 1
+                    created_lvs += 1
             if not (made or created_pvs or created_vg or extended or created_lvs):
                 log.info("pool %s is already built: nothing to do", pool.name)
             if not keep_up and was == PoolState.INACTIVE:

@@ -11,6 +11,8 @@ from ..model.state import Pool
 from ..system.host import boot_id
 
 CREATE, DELETE, ADD_PV, REMOVE_PV = "create", "delete", "add_pv", "remove_pv"
+# Volume operations; finished after the pool is started (engine/snapshots.py, clone.py).
+CLONE, REVERT = "clone", "revert"
 
 
 @dataclass(frozen=True)
@@ -18,9 +20,9 @@ class Intent:
     """An operation that a crash may interrupt; the next start finishes or
     undoes it (engine/recovery.py)."""
 
-    op: str  # CREATE, DELETE, ADD_PV or REMOVE_PV
-    source: str = ""  # ADD_PV: the <physical_volume> being added
-    key: str = ""  # REMOVE_PV: the key of the source being removed
+    op: str  # CREATE, DELETE, ADD_PV, REMOVE_PV, CLONE or REVERT
+    source: str = ""  # ADD_PV: the <physical_volume> being added; REVERT: the origin
+    key: str = ""  # REMOVE_PV: the source's key; CLONE: the new volume; REVERT: the snapshot
 
 
 @dataclass

@@ -80,6 +80,8 @@ class Lifecycle:
             self.listener.volume_removed(pool, vol)
         pool.state, pool.reason = PoolState.INACTIVE, ""
         pool.capacity = pool.allocation = pool.available = 0
+        pool.virtual_allocation = pool.thin_pool_size = 0
+        pool.thin_pool = ""
         pool.physical_volumes = []
         pool.seqno = 0
         pool.vg_uuid = ""

@@ -186,6 +186,8 @@ class Reconcile:
                 del pool.volumes[vol.uuid]
                 self.listener.volume_removed(pool, vol)
             pool.capacity = pool.allocation = pool.available = 0
+            pool.virtual_allocation = pool.thin_pool_size = 0
+            pool.thin_pool = ""
             pool.physical_volumes = []
             pool.seqno = 0
             # At start a missing VG is a degraded pool; a VG that vanished under a
@@ -211,20 +213,26 @@ class Reconcile:
         problems = list(pool.source_problems.values())
         if missing:
             problems.append(f"physical volume(s) {', '.join(missing)} missing")
+        self._apply_thin_pool(pool, report)
+        if pool.thin_problem:
+            problems.append(pool.thin_problem)
         pool.state = PoolState.DEGRADED if problems or vg.partial else PoolState.RUNNING
         pool.reason = "; ".join(problems)
         seen = set()
         for lv in report.lvs:
             seen.add(lv.uuid)
             old = pool.volumes.get(lv.uuid)
-            if old and (old.name, old.path, old.capacity, old.active) == \
-                    (lv.name, lv.path, lv.size, lv.active):
+            if old and (old.name, old.path, old.capacity, old.active, old.thin, old.snapshot,
+                        old.origin, old.data_usage) == \
+                    (lv.name, lv.path, lv.size, lv.active, lv.thin, lv.snapshot, lv.origin_uuid,
+                     lv.data_percent):
                 # Unchanged in every changeable Volume property (api.py; keep
                 # this in step): the common case at 10,000 volumes.
                 old.open = lv.open
                 continue
             new = Volume(uuid=lv.uuid, pool_uuid=pool.uuid, name=lv.name, path=lv.path, capacity=lv.size,
-                         active=lv.active, open=lv.open)
+                         active=lv.active, open=lv.open, thin=lv.thin, snapshot=lv.snapshot,
+                         origin=lv.origin_uuid, data_usage=lv.data_percent)
             pool.volumes[lv.uuid] = new
             if old is None:
                 self.listener.volume_added(pool, new)
@@ -235,4 +243,5 @@ class Reconcile:
         for uuid in [u for u in pool.volumes if u not in seen]:
             vol = pool.volumes.pop(uuid)
             self.listener.volume_removed(pool, vol)
+        pool.virtual_allocation = sum(lv.size for lv in report.lvs if lv.thin)
         self._publish(pool)

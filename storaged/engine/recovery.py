@@ -5,7 +5,7 @@ import logging
 
 from ..errors import Busy, StoragedError
 from ..model.definitions import parse_source
-from .journal import ADD_PV, CREATE, DELETE, REMOVE_PV, Record
+from .journal import ADD_PV, CLONE, CREATE, DELETE, REMOVE_PV, REVERT, Record
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +18,8 @@ class Recovery:
         for uuid, data in self.store.records():
             record = Record.from_json(data)
             intent = record.intent
-            if not intent:
-                continue
+            if not intent or intent.op in (CLONE, REVERT):
+                continue  # finished once the pool is up: _recover_volumes
             pool = self.pools.get(uuid)
             log.warning("recovering from an interrupted %s of pool %s", intent.op,
                         pool.name if pool else uuid)
@@ -50,3 +50,22 @@ class Recovery:
             except StoragedError as exc:
                 log.error("recovery of %s failed: %s; it is retried at the next start",
                           pool.name if pool else uuid, exc.message)
+
+    async def _recover_volumes(self) -> None:
+        """After the pools started: a clone a crash interrupted is removed (a
+        half-copied volume is worth nothing), a merge is finished."""
+        for uuid, data in self.store.records():
+            intent = Record.from_json(data).intent
+            pool = self.pools.get(uuid)
+            if not intent or intent.op not in (CLONE, REVERT) or pool is None or not pool.active:
+                continue
+            log.warning("recovering from an interrupted %s of %s in pool %s", intent.op,
+                        intent.key, pool.name)
+            try:
+                if intent.op == CLONE:
+                    await self._remove_clone(pool, intent.key)
+                else:
+                    await self._finish_revert(pool, intent)
+            except StoragedError as exc:
+                log.error("recovery of %s in pool %s failed: %s; it is retried at the next start",
+                          intent.key, pool.name, exc.message)

@@ -20,14 +20,18 @@ log = logging.getLogger(__name__)
 class Volumes:
     """Part of the Engine (see engine/__init__.py); uses its attributes."""
 
-    async def allocate_volume(self, pool: Pool, name: str, size: int) -> Volume:
+    async def allocate_volume(self, pool: Pool, name: str, size: int, thin: bool = False) -> Volume:
         check_lv_in_vg(name, pool.vg_name)
         check_size(size)
+        if thin and not pool.thin_pool:
+            raise self._no_thin_pool(pool)
         async with pool.lock:
             self._require_running(pool)
             if pool.volume_named(name):
                 raise AlreadyExists(f"pool {pool.name!r} already has a volume named {name!r}")
             needed = round_up(size, pool.extent_size)
+            if thin:
+                return await self._allocate_thin(pool, name, needed)
             if needed > pool.available:
                 raise NoSpace(f"pool {pool.name!r} has {pool.available} bytes available; "
                               f"{name!r} needs {needed}")
@@ -53,7 +57,25 @@ class Volumes:
             exc.message = f"{exc.message}; " + "; ".join(notes)
         return exc
 
-    async def _learn_new_volume(self, pool: Pool, name: str, size: int) -> Volume | None:
+    async def _allocate_thin(self, pool: Pool, name: str, size: int) -> Volume:
+        """A thin volume: no VG space of its own, so no NoSpace check (overcommit)."""
+        try:
+            await self.lvm.lvcreate_thin(pool.vg_name, pool.thin_pool, name, size)
+        except StoragedError as exc:
+            raise self._explained(pool, exc) from None
+        return await self._learn_new_volume(pool, name, size, thin=True) or \
+            await self._found(pool, name)
+
+    async def _found(self, pool: Pool, name: str) -> Volume:
+        """A volume LVM just made, from a report."""
+        await self._refresh([pool])
+        vol = pool.volume_named(name)
+        if vol is None:
+            raise Failed(f"LVM reported success but {name!r} is not in {pool.vg_name!r}")
+        return vol
+
+    async def _learn_new_volume(self, pool: Pool, name: str, size: int,
+                                thin: bool = False) -> Volume | None:
         """Fast path: take the new LV's UUID from the VG's metadata text (LVM's
         backup, or the PV's metadata area), saving a second LVM command (which
         costs as much as the lvcreate itself)."""
@@ -62,11 +84,14 @@ class Volumes:
         if new is None or new.seqno <= pool.seqno or new.uuid in pool.volumes:
             return None
         vol = Volume(uuid=new.uuid, pool_uuid=pool.uuid, name=name, path=f"/dev/{pool.vg_name}/{name}",
-                     capacity=size, active=self.activation)
+                     capacity=size, active=self.activation, thin=thin)
         pool.seqno = new.seqno
         pool.volumes[vol.uuid] = vol
-        pool.allocation += size
-        pool.available -= size
+        if thin:
+            pool.virtual_allocation += size
+        else:
+            pool.allocation += size
+            pool.available -= size
         self.listener.volume_added(pool, vol)
         self._publish(pool)
         return vol
@@ -79,17 +104,22 @@ class Volumes:
         if seq is None or seq <= pool.seqno or find_lv(text, vol.name) is not None \
                 or vol.uuid not in pool.volumes:
             return False
+        if vol.snapshot or any(v.origin == vol.uuid for v in pool.volumes.values()):
+            return False  # a snapshot's space, or snapshots removed with it: a report tells
         pool.seqno = seq
         del pool.volumes[vol.uuid]
-        pool.allocation -= vol.capacity
-        pool.available += vol.capacity
+        if vol.thin:
+            pool.virtual_allocation -= vol.capacity
+        else:
+            pool.allocation -= vol.capacity
+            pool.available += vol.capacity
         self.listener.volume_removed(pool, vol)
         self._publish(pool)
         return True
 
     async def create_volume(self, pool: Pool, xml: str) -> Volume:
         vdef = parse_volume(xml)
-        return await self.allocate_volume(pool, vdef.name, vdef.capacity)
+        return await self.allocate_volume(pool, vdef.name, vdef.capacity, thin=vdef.thin)
 
     async def deallocate_volume(self, pool: Pool, name: str) -> None:
         check_lv_name(name)

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 0.5
 TRUTH_CHECK = 300.0  # seconds between full reports when nothing else asks for one
+THIN_EVERY = 4  # polls between two reads of the thin pools' use (2 s: well within 5 s)
+
 
 class Watcher:
     """Asks the engine to refresh when inotify or the poll sees a change."""
@@ -76,14 +78,16 @@ class Watcher:
                 full=not all(d == backup_dir and name in vgs for d, name in events))
 
     async def _poll(self) -> None:
-        polls = 0
+        ticks = 0
         while True:
             await asyncio.sleep(self.interval)
-            polls += 1
-            if polls % round(TRUTH_CHECK / self.interval) == 0:
+            ticks += 1
+            if ticks % round(TRUTH_CHECK / self.interval) == 0:
                 # Every refresh from metadata text is checked by a full report now and then.
                 self.engine.request_refresh()
             try:
+                if ticks % THIN_EVERY == 0:
+                    await self.engine.poll_thin_pools()
                 if self.engine.check_sources():
                     self.engine.request_refresh()
                     continue

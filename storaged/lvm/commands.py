@@ -201,3 +201,66 @@ class Lvm:
     async def lvremove(self, vg: str, name: str) -> None:
         await self._lvm(f"removing volume {name} from {vg}", "lvremove", "--force", "--yes",
                         f"{vg}/{name}")
+
+    # -------------------------------------------- thin pools, snapshots (device-mapper only)
+
+    async def lvcreate_thin_pool(self, vg: str, name: str, size: int | None, percent_vg: int | None) -> None:
+        where = ["--size", f"{size}b"] if size else ["--extents", f"{percent_vg}%VG"]
+        await self._lvm(f"creating thin pool {name} in {vg}", "lvcreate", "--yes", "--type",
+                        "thin-pool", "--addtag", OWN_TAG, "--name", name, *where, vg)
+
+    async def lvcreate_thin(self, vg: str, thin_pool: str, name: str, size: int) -> None:
+        await self._lvm(f"creating thin volume {name} in {vg}", "lvcreate", "--yes", "--type",
+                        "thin", "--addtag", OWN_TAG, "--name", name, "--virtualsize", f"{size}b",
+                        "--thinpool", thin_pool, vg)
+
+    async def lvcreate_snapshot(self, vg: str, origin: str, name: str, size: int | None) -> None:
+        """A thin snapshot (size None: of a thin origin) or a copy-on-write one.
+        Thin snapshots are made without LVM's activation skip, so they appear."""
+        sized = ["--size", f"{size}b"] if size else ["--setactivationskip", "n"]
+        await self._lvm(f"creating snapshot {name} of {origin} in {vg}", "lvcreate", "--yes",
+                        "--snapshot", "--addtag", OWN_TAG, "--name", name, *sized, f"{vg}/{origin}")
+
+    async def lvextend_thin_pool(self, vg: str, name: str, data: int, metadata: int) -> None:
+        args = ["lvextend", "--yes"]
+        if data:
+            args += ["--size", f"+{data}b"]
+        if metadata:
+            args += ["--poolmetadatasize", f"+{metadata}b"]
+        await self._lvm(f"extending thin pool {name} in {vg}", *args, f"{vg}/{name}")
+
+    async def lvrename(self, vg: str, old: str, new: str) -> None:
+        await self._lvm(f"renaming volume {old} in {vg} to {new}", "lvrename", vg, old, new)
+
+    async def lvchange_activate(self, vg: str, name: str, active: bool) -> None:
+        await self._lvm(f"{'activating' if active else 'deactivating'} {vg}/{name}", "lvchange",
+                        "--activate", "y" if active else "n", f"{vg}/{name}")
+
+    async def lvconvert_merge(self, vg: str, snapshot: str) -> str:
+        """Start merging a snapshot into its origin; LVM's words (they say when
+        the merge is deferred to the origin's next activation)."""
+        self.calls += 1
+        try:
+            res = await runner.run([LVM, "lvconvert", "--yes", "--merge", "--background",
+                                    f"{vg}/{snapshot}"], timeout=self.timeout)
+        except CommandFailed as exc:
+            raise _typed(exc, f"merging {snapshot} into its origin") from None
+        return (res.stdout + res.stderr).strip()
+
+    async def thin_pool_status(self) -> dict[str, tuple[float, float]]:
+        """Every active thin pool's (data, metadata) use, 0..1, by device-mapper
+        name: one dmsetup call, however many pools and volumes there are."""
+        self.calls += 1
+        try:
+            res = await runner.run(["dmsetup", "status", "--target", "thin-pool"], timeout=self.timeout)
+        except CommandFailed as exc:
+            raise Failed(f"reading thin pool use: {exc.stderr.strip()}") from None
+        found = {}
+        for line in res.stdout.splitlines():
+            # NAME: START LEN thin-pool TRANSACTION USED/TOTAL(meta) USED/TOTAL(data) ...
+            m = re.match(r"(\S+): \d+ \d+ thin-pool \d+ (\d+)/(\d+) (\d+)/(\d+)", line)
+            if m:
+                mu, mt, du, dt = (int(x) for x in m.groups()[1:])
+                found[m.group(1)] = (du / dt if dt else 0.0, mu / mt if mt else 0.0)
+        return found
+

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 VG_COLUMNS = ("vg_name,vg_uuid,vg_size,vg_free,vg_extent_size,vg_seqno,"
               "vg_missing_pv_count,vg_partial")
 PV_COLUMNS = "pv_name,pv_uuid,pv_size,pv_free,pv_used,pv_missing,dev_size"
-LV_COLUMNS = "lv_name,lv_uuid,lv_size,lv_path,lv_active,lv_role,lv_device_open"
+LV_COLUMNS = ("lv_name,lv_uuid,lv_size,lv_path,lv_active,lv_role,lv_device_open,"
+              # thin pools, thin volumes and snapshots (engine/thin.py)
+              "lv_layout,origin_uuid,data_percent,metadata_percent,lv_tags")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,21 @@ class LvRecord:
     path: str
     active: bool
     open: bool
+    thin: bool = False
+    snapshot: bool = False  # a copy-on-write (thick) snapshot
+    origin_uuid: str = ""
+    data_percent: float = 0.0
+
+
+@dataclass(frozen=True)
+class ThinPoolRecord:
+    """A thin pool LV (LVM reports it as private, so it is no volume)."""
+
+    name: str
+    size: int
+    data_percent: float
+    metadata_percent: float
+    tags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -59,6 +76,7 @@ class VgReport:
     vg: VgRecord
     pvs: list[PvRecord] = field(default_factory=list)
     lvs: list[LvRecord] = field(default_factory=list)
+    thin_pools: list[ThinPoolRecord] = field(default_factory=list)
 
 
 def _int(value: str) -> int:
@@ -66,6 +84,14 @@ def _int(value: str) -> int:
         return int(value)
     except (TypeError, ValueError):
         return 0
+
+
+def _percent(value) -> float:
+    """LVM's '12.50' as 0.125; empty (an inactive LV) as 0."""
+    try:
+        return max(0.0, min(1.0, float(value) / 100))
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def parse_fullreport(text: str) -> dict[str, VgReport]:
@@ -89,11 +115,23 @@ def parse_fullreport(text: str) -> dict[str, VgReport]:
                                        missing=p.get("pv_missing") == "missing",
                                        used=_int(p.get("pv_used"))))
         for lv in entry.get("lv") or []:
-            if "private" in lv.get("lv_role", ""):
+            layout = lv.get("lv_layout", "").split(",")
+            if "thin" in layout and "pool" in layout:
+                report.thin_pools.append(ThinPoolRecord(
+                    name=lv["lv_name"], size=_int(lv["lv_size"]),
+                    data_percent=_percent(lv.get("data_percent")),
+                    metadata_percent=_percent(lv.get("metadata_percent")),
+                    tags=tuple(t for t in lv.get("lv_tags", "").split(",") if t)))
+                continue
+            role = lv.get("lv_role", "").split(",")
+            if "private" in role:
                 continue
             report.lvs.append(LvRecord(name=lv["lv_name"], uuid=lv["lv_uuid"],
                                        size=_int(lv["lv_size"]), path=lv["lv_path"],
                                        active=lv.get("lv_active") == "active",
-                                       open=lv.get("lv_device_open") == "open"))
+                                       open=lv.get("lv_device_open") == "open",
+                                       thin="thin" in layout, snapshot="thicksnapshot" in role,
+                                       origin_uuid=lv.get("origin_uuid", ""),
+                                       data_percent=_percent(lv.get("data_percent"))))
         result[vg.name] = report
     return result

@@ -19,6 +19,7 @@ from lxml import etree
 from ..errors import InvalidArgument
 from .names import check_lv_in_vg, check_lv_name, check_pool_name, check_vg_name
 from .sizes import parse_size
+from .thin import ThinPoolDef, parse_thin_pool, thin_pool_element
 
 MAX_XML_BYTES = 256 * 1024
 # The smallest file a PV can be made of and still hold something: LVM's
@@ -92,6 +93,7 @@ class VolumeDef:
 
     name: str
     capacity: int
+    thin: bool = False  # libvirt's convention: <allocation> below <capacity>
 
 
 @dataclass
@@ -103,6 +105,7 @@ class PoolDef:
     volume_group: str | None = None
     sources: list[Source] = field(default_factory=list)
     volumes: list[VolumeDef] = field(default_factory=list)
+    thin_pool: ThinPoolDef | None = None
 
     @property
     def vg_name(self) -> str:
@@ -271,7 +274,11 @@ def _parse_volume(el: etree._Element, where: str, vg: str | None = None) -> Volu
     cap = el.find("capacity")
     capacity = parse_size(_text(cap, f"{where} capacity"), cap.get("unit"),
                           field=f"{where} capacity")
-    return VolumeDef(name=name, capacity=capacity)
+    alloc = el.find("allocation")
+    text = None if alloc is None else _text(alloc, f"{where} allocation")
+    allocation = capacity if text is None else 0 if text.strip() == "0" else parse_size(
+        text, alloc.get("unit"), field=f"{where} allocation")
+    return VolumeDef(name=name, capacity=capacity, thin=allocation < capacity)
 
 
 def parse_pool(xml: str) -> PoolDef:
@@ -309,7 +316,8 @@ def parse_pool(xml: str) -> PoolDef:
     names = [v.name for v in volumes]
     if len(set(names)) != len(names):
         raise InvalidArgument("volume: the same volume name is declared twice")
-    return PoolDef(name=name, uuid=pool_uuid, volume_group=vg, sources=sources, volumes=volumes)
+    return PoolDef(name=name, uuid=pool_uuid, volume_group=vg, sources=sources, volumes=volumes,
+                   thin_pool=parse_thin_pool(root.find("thin_pool")))
 
 
 def parse_volume(xml: str) -> VolumeDef:
@@ -383,6 +391,8 @@ def pool_element(pool: PoolDef) -> etree._Element:
         _sub(root, "volume_group", pool.volume_group)
     for src in pool.sources:
         root.append(source_element(src))
+    if pool.thin_pool:
+        root.append(thin_pool_element(pool.thin_pool))
     for vol in pool.volumes:
         root.append(volume_element(vol.name, vol.capacity))
     return root

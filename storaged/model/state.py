@@ -30,6 +30,10 @@ class Volume:
     capacity: int
     active: bool
     open: bool = False
+    thin: bool = False  # a thin volume of the pool's thin pool
+    origin: str = ""  # a snapshot's origin LV UUID ("" for none)
+    data_usage: float = 0.0  # 0..1: a thin volume's share of its size written, a snapshot's CoW use
+    snapshot: bool = False  # a copy-on-write snapshot of a thick volume
 
 
 @dataclass
@@ -61,6 +65,16 @@ class Pool:
     source_problems: dict[str, str] = field(default_factory=dict)
     bringup_errors: dict[str, str] = field(default_factory=dict)
     vg_retries: int = 0
+    # The pool's LVM thin pool (engine/thin.py): its LV name ("" for none),
+    # size, and use (0..1) as last read from device-mapper.
+    thin_pool: str = ""
+    thin_pool_size: int = 0
+    thin_data_usage: float = 0.0
+    thin_metadata_usage: float = 0.0
+    thin_problem: str = ""  # why the thin pool cannot go on (the pool is then degraded)
+    # The sum of the thin volumes' sizes (above thin_pool_size when overcommitted),
+    # kept as volumes come and go rather than summed at each change signal.
+    virtual_allocation: int = 0
     # The properties as last signalled (see Registry._publish).
     published: dict = field(default_factory=dict, repr=False)
 

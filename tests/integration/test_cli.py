@@ -82,7 +82,9 @@ async def test_pool_lifecycle(world, client):
     assert data["object"] == path and data["capacity"] == 12 * MiB and data["volume_group"] == name
     assert data["volumes"] == [] and data["state_reason"] == ""
     assert set(data) == {"object", "name", "uuid", "state", "state_reason", "volume_group", "autostart",
-                         "capacity", "allocation", "available", "physical_volumes", "volumes"}
+                         "capacity", "allocation", "available", "physical_volumes", "volumes",
+                         "thin_pool_size", "thin_data_usage", "thin_metadata_usage",
+                         "virtual_allocation"}
 
     assert ok(world, "pool-autostart", name) == f"Pool {name} marked as autostarted\n"
     assert await client.get(path, POOL, "Autostart") is True
@@ -114,13 +116,14 @@ async def test_volumes_and_resolve_disk(world, client):
     assert await client.get(path, VOL, "Capacity") == 8 * MiB
 
     lines = ok(world, "vol-list", name).splitlines()
-    assert lines[0].split() == ["Name", "Path", "Capacity", "Active"]
-    assert lines[2].split()[:4] == ["v4", f"/dev/{name}/v4", "4.0", "MiB"]
+    assert lines[0].split() == ["Name", "Path", "Capacity", "Active", "Thin", "Origin", "Data", "usage"]
+    assert lines[2].split() == ["v4", f"/dev/{name}/v4", "4.0", "MiB", "no", "no", "-", "0%"]
     assert lines[4].split()[:4] == ["vb", f"/dev/{name}/vb", "4.0", "MiB"]
     vols = json.loads(ok(world, "vol-list", name, "--json"))
     assert [v["name"] for v in vols] == ["v4", "v8", "vb"]
     assert {v["pool"] for v in vols} == {name} and vols[1]["capacity"] == 8 * MiB
-    assert set(vols[0]) == {"object", "name", "uuid", "pool", "path", "capacity", "active"}
+    assert set(vols[0]) == {"object", "name", "uuid", "pool", "path", "capacity", "active",
+                            "thin", "origin", "data_usage"}
     assert ok(world, "vol-list", name, "--name") == "v4\nv8\nvb\n"
 
     info = ok(world, "vol-info", name, "v8")

@@ -48,6 +48,13 @@ plan_boot1() {
     check jobs.pvmove                 storaged_jobs_pvmove        300
     check jobs.resize                 storaged_jobs_resize        120
     check jobs.wipe                   storaged_jobs_wipe          120
+    check thin.pool                   storaged_thin_pool          180
+    check thin.snapshots              storaged_thin_snapshots     180
+    check thin.clones                 storaged_thin_clones        240
+    check thin.rename                 storaged_thin_rename
+    check thin.open                   storaged_thin_open          120
+    check thin.transfer               storaged_thin_transfer      240
+    check thin.bench                  storaged_thin_bench         300
     check storaged.net-pools-stop     storaged_net_pools_stop     120
 }
 
@@ -67,6 +74,7 @@ plan_boot2() {
     check storaged.vol2-data          storaged_vol2_readback
     check storaged.vol3-data          storaged_vol3_readback
     check storaged.vol4-data          storaged_vol4_readback
+    check thin.after-reboot           storaged_thin_after_reboot  180
     check storaged.outside-activation storaged_outside_activation
     check storaged.shutdown-unit      storaged_shutdown_unit
     # The network pools stay up: the poweroff after this boot must take them

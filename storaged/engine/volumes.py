@@ -41,7 +41,8 @@ class Volumes:
                 await self.lvm.lvcreate(pool.vg_name, name, needed)
             except StoragedError as exc:
                 raise self._explained(pool, exc) from None
-            vol = await self._learn_new_volume(pool, name, needed)
+            # A refresh from the metadata text may have learnt it first.
+            vol = await self._learn_new_volume(pool, name, needed) or pool.volume_named(name)
             if vol is None:
                 await self._refresh([pool])
                 vol = pool.volume_named(name)
@@ -127,7 +128,7 @@ class Volumes:
             self._require_running(pool)
             vol = self.volume(pool, name)
             await self.lvm.lvremove(pool.vg_name, vol.name)
-            if not await self._learn_removed_volume(pool, vol):
+            if not await self._learn_removed_volume(pool, vol) and vol.uuid in pool.volumes:
                 await self._refresh([pool])
 
     def resize_volume(self, pool: Pool, name: str, size: int, shrink: bool, uid: int) -> Job:

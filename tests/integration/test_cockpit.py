@@ -64,6 +64,13 @@ def find(browser, css, text=None, timeout=10.0, gone=False):
         time.sleep(0.05)
 
 
+def text(browser, css):
+    """An element's text read in one step (an element found earlier may be
+    re-rendered since, and reading it then fails as stale)."""
+    return browser.driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';", css)
+
+
 def attribute(browser, css, name):
     """An attribute read in one step (an element found earlier may be re-rendered since)."""
     return browser.driver.execute_script(
@@ -117,10 +124,11 @@ def test_default_pool_listed_with_its_capacity(world, cockpit, browser):
     capacity = int(prop(world, path, POOL, "Capacity"))
     used = int(prop(world, path, POOL, "Allocation"))
     open_page(browser, cockpit)
-    card = find(browser, "#pool-default", "running")
-    assert "Autostart" in card.text and "file" in card.text and ".img" in card.text
+    find(browser, "#pool-default", "running")
+    card = text(browser, "#pool-default")
+    assert "Autostart" in card and "file" in card and ".img" in card
+    assert f"{used // MiB} MiB of {capacity // MiB} MiB allocated" in text(browser, "#capacity-default")
     bar = find(browser, "#capacity-default")
-    assert f"{used // MiB} MiB of {capacity // MiB} MiB allocated" in bar.text
     meter = bar.find_element("css selector", ".pf-c-progress__bar")
     assert meter.get_attribute("aria-valuenow") == str(round(100 * used / capacity))
     # The bar as drawn, not only its numbers.
@@ -152,8 +160,9 @@ def test_create_file_pool_through_the_dialog(world, cockpit, browser):
     browser.screenshot("create-pool-dialog")
     find(browser, "#dialog-create-pool-primary").click()
     find(browser, "#dialog-create-pool", gone=True, timeout=30)
-    card = find(browser, f"#pool-{name}", "running")
-    assert image in card.text
+    find(browser, f"#pool-{name}", "running")
+    # Read inside find(), which looks again when the card is re-rendered under it.
+    assert find(browser, f"#pool-{name}", image)
     assert os.path.getsize(image) == 32 * MiB
     assert prop(world, pool_path(world, name), POOL, "State") == "running"
     browser.screenshot("pool-created")
@@ -167,8 +176,8 @@ def test_allocate_and_delete_a_volume(world, cockpit, browser):
     allocate_through_dialog(browser, "disk1", 8)
     browser.screenshot("allocate-dialog")
     find(browser, "#dialog-allocate-primary").click()
-    row = find(browser, "#volume-disk1", "8 MiB")
-    assert f"/dev/{vg}/disk1" in row.text
+    find(browser, "#volume-disk1", "8 MiB")
+    assert f"/dev/{vg}/disk1" in text(browser, "#volume-disk1")
     assert "disk1" in lvm("lvs", "--noheadings", "-o", "lv_name", vg).stdout
     assert "8 MiB of" in find(browser, "#capacity-default").text
     browser.screenshot("volume-allocated")
@@ -207,8 +216,8 @@ def test_duplicate_volume_name_shows_the_daemons_error(world, cockpit, browser):
     find(browser, "#volume-taken")
     allocate_through_dialog(browser, "taken", 4)
     find(browser, "#dialog-allocate-primary").click()
-    error = find(browser, "#dialog-allocate-alert", "AlreadyExists")
-    assert "taken" in error.text
+    find(browser, "#dialog-allocate-alert", "AlreadyExists")
+    assert "taken" in text(browser, "#dialog-allocate-alert")
     # The dialog stays open with the error, so the name can be corrected.
     assert find(browser, "#dialog-allocate").is_displayed()
     browser.screenshot("duplicate-name-error")
@@ -252,7 +261,7 @@ def test_resize_job_and_wipe_error(world, cockpit, browser):
     # Without device-mapper there is no device node to zero: the daemon refuses
     # the wipe before it starts a job, and the page says so by the volumes.
     find(browser, "#wipe-disk1").click()
-    error = find(browser, "#volumes #error-volumes-default", "no device node")
-    assert "disk1" in error.text
+    find(browser, "#volumes #error-volumes-default", "no device node")
+    assert "disk1" in text(browser, "#volumes #error-volumes-default")
     assert not browser.driver.find_elements("css selector", "#job-2")
     browser.screenshot("jobs")

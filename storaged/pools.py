@@ -240,11 +240,9 @@ class Engine:
         log.info("no pools defined: creating the default pool (%d bytes at %s)",
                  s.default_pool_size, image)
         try:
-            pool = await self.create(pool_to_xml(definition))
+            await self.create(pool_to_xml(definition))
         except StoragedError as exc:
             log.error("cannot create the default pool: %s", exc.message)
-            return
-        await self.set_autostart(pool, True)
 
     # ------------------------------------------------------------ definitions
 
@@ -287,6 +285,8 @@ class Engine:
             async with pool.lock:
                 await self._build(pool, force=force, keep_up=True)
                 await self._start_pools([pool], locked=True)
+            if definition.autostart:  # a created pool is the host's storage: back at every boot
+                await self.set_autostart(pool, True)
         except BaseException:
             async with self._defs_lock:
                 self._forget(pool)

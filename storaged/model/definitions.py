@@ -87,6 +87,9 @@ class PoolDef:
     volume_group: str | None = None
     sources: list[Source] = field(default_factory=list)
     volumes: list[VolumeDef] = field(default_factory=list)
+    # <pool autostart='yes|no'>: what CreatePool does with the new pool; not stored
+    # (autostart has its own marker file, changed with SetAutostart).
+    autostart: bool = True
 
     @property
     def vg_name(self) -> str:
@@ -256,7 +259,8 @@ def parse_pool(xml: str) -> PoolDef:
     names = [v.name for v in volumes]
     if len(set(names)) != len(names):
         raise InvalidArgument("volume: the same volume name is declared twice")
-    return PoolDef(name=name, uuid=pool_uuid, volume_group=vg, sources=sources, volumes=volumes)
+    return PoolDef(name=name, uuid=pool_uuid, volume_group=vg, sources=sources, volumes=volumes,
+                   autostart=root.get("autostart", "yes") == "yes")
 
 
 def parse_volume(xml: str) -> VolumeDef:

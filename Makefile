@@ -10,7 +10,7 @@ DBUS_DIR ?= /usr/share/dbus-1
 POLKIT_ACTIONS_DIR ?= /usr/share/polkit-1/actions
 PIP_ARGS ?=
 
-APT_PACKAGES := lvm2 dbus systemd e2fsprogs libsystemd-dev pkg-config gcc python3-dev python3-venv util-linux
+APT_PACKAGES := lvm2 dbus systemd e2fsprogs libsystemd-dev pkg-config gcc python3-dev python3-venv util-linux libvirt-clients libxml2-utils
 VENV_STAMP := $(VENV)/.installed
 
 .PHONY: all deps venv run test system-test bench install clean

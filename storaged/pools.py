@@ -24,6 +24,7 @@ from .lvm.label import fingerprints
 from .model.definitions import (FileSource, PoolDef, Source, _parse_document,
                                 parse_pool, parse_source, parse_volume, pool_to_xml,
                                 source_element, to_string, volume_element)
+from .model.libvirt import libvirt_autostarted, pool_from_libvirt, resolve_domain
 from .model.names import check_lv_name
 from .model.sizes import check_size
 from .sources import backend_for
@@ -128,6 +129,7 @@ class Settings:
     command_timeout: float = 120.0  # seconds an LVM command may take before it is killed
     # Seconds between retries of network sources (iSCSI, NFS) out of reach.
     source_retry_interval: float = 10.0
+    libvirt_config_dir: str = "/etc/libvirt"  # where ImportLibvirtPool looks for autostart links
 
 
 class Engine:
@@ -577,6 +579,10 @@ class Engine:
         async with pool.lock:
             if pool.state != INACTIVE:
                 raise Busy(f"pool {pool.name!r} is {pool.state}; stop it before deleting it")
+            if not pool.definition.sources and not self.store.record(pool.uuid).get("vg_created"):
+                raise NotSupported(f"pool {pool.name!r} adopted volume group {pool.vg_name!r} and "
+                                   f"did not create it, so Delete does not destroy it; Undefine "
+                                   f"forgets the pool (LVM's vgremove removes the VG)")
             self._set_intent(pool.uuid, {"op": "delete"})
             await self._delete_storage(pool)
             self.store.remove_record(pool.uuid)
@@ -1074,6 +1080,23 @@ class Engine:
                      f" ({pool.reason})" if pool.reason else "")
         if changed:
             self.listener.pool_changed(pool, changed)
+
+    # ------------------------------------------------------------ libvirt (model/libvirt.py)
+
+    async def import_libvirt_pool(self, xml: str) -> Pool:
+        """Adopt a libvirt logical pool's VG as it is, started; autostart as in libvirt."""
+        definition, name = pool_from_libvirt(xml)
+        vg = parse_pool(definition).vg_name
+        if vg not in set((await self.lvm.pv_vg_names()).values()):
+            raise NotFound(f"libvirt pool {name!r}: volume group {vg!r} does not exist on this host")
+        pool = await self.define(definition)
+        await self.start(pool)
+        if libvirt_autostarted(self.settings.libvirt_config_dir, name):
+            await self.set_autostart(pool, True)
+        return pool
+
+    def resolve_domain(self, xml: str) -> str:
+        return resolve_domain(xml, self.resolve_disk)
 
     # ------------------------------------------------------------ disks
 

@@ -267,7 +267,8 @@ def parse_volume(xml: str) -> VolumeDef:
     root = _parse_document(xml, "volume XML")
     if root.tag != "volume":
         raise InvalidArgument(f"volume XML: the root element is <{root.tag}>, expected <volume>")
-    _validate(root, "volume XML")
+    from .libvirt import volume_from_libvirt  # here: libvirt.py builds on this module
+    _validate(volume_from_libvirt(root), "volume XML")
     return _parse_volume(root, "volume")
 
 

@@ -1,6 +1,8 @@
 """A dbus-fast connection that survives bursts. Used by the daemon and by clients."""
 from dbus_fast.aio import MessageBus
 
+from .marshal_fix import fix_writer
+
 
 class _PatientSocket:
     """dbus-fast treats a socket write that would block (a full socket buffer,
@@ -31,4 +33,5 @@ class PatientMessageBus(MessageBus):
     async def connect(self):
         await super().connect()
         self._writer.sock = _PatientSocket(self._writer.sock)
+        fix_writer(self._writer)  # dbus-fast 1.84's non-ASCII strings
         return self

@@ -5,7 +5,8 @@
 
 deb_of() { ls "$LAB"/debs/storaged_"$1"_all.deb 2> /dev/null | head -1; }
 installed_version() { dpkg-query -W -f '${Status} ${Version}' storaged 2> /dev/null || true; }
-apt_local() { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-download "$@"; }
+# No --no-download: apt then hands dpkg a relative path for a local .deb and fails.
+apt_local() { DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"; }
 
 package_install_previous() {
     local deb
@@ -27,6 +28,12 @@ package_install_previous() {
         [ -e "$f" ] || fail "the package did not install $f"
     done
     python3 -c 'import dbus_fast, storaged; print("dbus-fast", dbus_fast.__file__, "storaged", storaged.__file__)'
+    local page warnings
+    for page in storaged.8 storagectl.1 storaged.conf.5 storaged-pool.5; do
+        warnings=$(MANWIDTH=80 man --warnings "${page##*.}" "${page%.*}" 2>&1 >/dev/null | head -3)
+        man -w "${page##*.}" "${page%.*}" > /dev/null || fail "man cannot find $page"
+        [ -z "$warnings" ] || fail "man $page warns: $warnings"
+    done
     [ "$(systemctl is-enabled storaged)" = enabled ] || fail "storaged.service is $(systemctl is-enabled storaged) after install"
     [ "$(systemctl is-active storaged)" = active ] || fail "storaged.service is $(systemctl is-active storaged) after install"
     systemctl reload dbus.service  # the policy is read at once anyway; be sure

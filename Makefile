@@ -8,9 +8,12 @@ SYSTEMD_UNIT_DIR ?= /lib/systemd/system
 SYSUSERS_DIR ?= /usr/lib/sysusers.d
 DBUS_DIR ?= /usr/share/dbus-1
 POLKIT_ACTIONS_DIR ?= /usr/share/polkit-1/actions
+MANDIR ?= $(PREFIX)/share/man
+MAN_OUT ?= build/man
 PIP_ARGS ?=
 
-APT_PACKAGES := lvm2 dbus systemd e2fsprogs libsystemd-dev pkg-config gcc python3-dev python3-venv util-linux
+APT_PACKAGES := lvm2 dbus systemd e2fsprogs libsystemd-dev pkg-config gcc python3-dev python3-venv util-linux \
+  libvirt-clients libxml2-utils scdoc man-db
 # The Cockpit page's tests: a real cockpit-ws and a real headless browser.
 BROWSER_TEST_APT_PACKAGES := cockpit-ws cockpit-bridge chromium chromium-driver
 VENV_STAMP := $(VENV)/.installed
@@ -23,7 +26,7 @@ COCKPIT_STAMP := build/share/.cockpit-built
 COCKPIT_NPM := build/npm
 COCKPIT_SOURCES := $(wildcard cockpit/*.html cockpit/*.js cockpit/*.css cockpit/*.json cockpit/*.py)
 
-.PHONY: all deps test-deps venv cockpit run test system-test bench install clean
+.PHONY: all deps test-deps venv cockpit run test system-test bench man install deb clean
 
 all: venv
 
@@ -81,7 +84,17 @@ bench: venv
 # and would put PREFIX=/usr/local under /usr/local/local; ask for /usr there.
 PIP_PREFIX = $(shell $(PYTHON) -c 'import sysconfig; print("/usr" if sysconfig.get_preferred_scheme("prefix") == "posix_local" and "$(PREFIX)" == "/usr/local" else "$(PREFIX)")')
 
-install: $(if $(filter yes,$(COCKPIT)),cockpit)
+# Man pages: scdoc sources in man/, built at install (scdoc is a Debian package).
+MAN_SOURCES := $(wildcard man/*.scd)
+man:
+	@command -v scdoc >/dev/null || { echo "man pages need scdoc: apt-get install scdoc" >&2; exit 1; }
+	mkdir -p $(MAN_OUT)
+	for src in $(MAN_SOURCES); do page=$$(basename $$src .scd); \
+	  scdoc < $$src > $(MAN_OUT)/$$page || exit 1; done
+
+install: man $(if $(filter yes,$(COCKPIT)),cockpit)
+	for src in $(MAN_SOURCES); do page=$$(basename $$src .scd); \
+	  install -D -m 0644 $(MAN_OUT)/$$page $(DESTDIR)$(MANDIR)/man$${page##*.}/$$page || exit 1; done
 	$(PYTHON) -m pip install --root=$(DESTDIR)/ --prefix=$(PIP_PREFIX) --no-deps --no-build-isolation \
 	  --break-system-packages --ignore-installed $(PIP_ARGS) .
 	install -D -m 0644 dbus/org.storaged.Storaged1.conf $(DESTDIR)$(DBUS_DIR)/system.d/org.storaged.Storaged1.conf
@@ -99,5 +112,25 @@ install: $(if $(filter yes,$(COCKPIT)),cockpit)
 	  rm -rf $(DESTDIR)$(COCKPIT_DIR) && install -d $(DESTDIR)$(COCKPIT_DIR) && \
 	  cp -r --no-preserve=ownership $(COCKPIT_BUILD)/. $(DESTDIR)$(COCKPIT_DIR)/; fi
 
+# A Debian package from the working tree (tracked and untracked files, not ignored ones):
+# dist/storaged_VERSION_all.deb, checked by lintian. DEB_VERSION=0.1.0~lab1 builds it
+# under another version (the VM lab's upgrade test).
+DEB_VERSION ?=
+DEB_BUILD_PACKAGES := debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools \
+  scdoc lintian fakeroot dpkg-dev nodejs npm
+deb:
+	@$(MAKE) -s deps APT_PACKAGES="$(DEB_BUILD_PACKAGES)"
+	rm -rf build/deb && mkdir -p build/deb/src dist
+	git ls-files -z --cached --others --exclude-standard | xargs -0 tar -cf - | tar -xf - -C build/deb/src
+	if [ -n "$(DEB_VERSION)" ]; then \
+	  { printf 'storaged (%s) unstable; urgency=medium\n\n  * Build %s.\n\n -- %s  %s\n\n' \
+	      "$(DEB_VERSION)" "$(DEB_VERSION)" "$$(sed -n 's/^ -- \(.*>\).*/\1/p;T;q' debian/changelog)" \
+	      "$$(date -R)"; cat debian/changelog; } > build/deb/src/debian/changelog; fi
+	# Debian's own python3, whatever else is first on PATH.
+	cd build/deb/src && PATH=/usr/sbin:/usr/bin:/sbin:/bin dpkg-buildpackage -us -uc -b --no-sign >../build.log 2>&1 || { tail -40 ../build.log; exit 1; }
+	mv build/deb/storaged_*_all.deb dist/
+	PATH=/usr/sbin:/usr/bin:/sbin:/bin lintian --fail-on error dist/storaged_$$(cd build/deb/src && dpkg-parsechangelog -S Version)_all.deb
+	@echo "built: $$(ls -t dist/storaged_*_all.deb | head -1)"
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info .pybuild

@@ -5,8 +5,9 @@
 _storagectl_verbs="pool-list pool-info pool-dumpxml pool-define pool-create pool-build
 pool-start pool-stop pool-delete pool-undefine pool-refresh pool-autostart pool-add-pv
 pool-remove-pv vol-list vol-info vol-path vol-dumpxml vol-create vol-create-xml vol-delete
-vol-resize vol-wipe resolve-disk job-list job-cancel monitor version pool-thin-create
-vol-snapshot vol-revert vol-clone vol-rename vol-activate vol-deactivate vol-upload vol-download"
+vol-resize vol-wipe resolve-disk pool-import-libvirt domain-resolve job-list job-cancel monitor
+version pool-thin-create vol-snapshot vol-revert vol-clone vol-rename vol-activate vol-deactivate
+vol-upload vol-download"
 
 _storagectl()
 {

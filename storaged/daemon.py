@@ -60,6 +60,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         s.command_timeout = conf.getfloat("daemon", "command_timeout")
     if conf.has_option("daemon", "default_pool_volume_group"):
         s.default_pool_vg = conf.get("daemon", "default_pool_volume_group")
+    if conf.has_option("daemon", "libvirt_config_dir"):
+        s.libvirt_config_dir = conf.get("daemon", "libvirt_config_dir")
     if conf.has_option("daemon", "default_pool"):
         s.default_pool = conf.getboolean("daemon", "default_pool")
     if conf.has_option("daemon", "source_retry_interval"):

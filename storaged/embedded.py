@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,6 +151,10 @@ async def start(root: str, say) -> Embedded:
     emb = Embedded(root=root, address=address, bus=proc)
     say(f"embedded instance under {root}")
     say(f"talk to it:  busctl --address={address} tree org.storaged.Storaged1")
+    # The storagectl beside this Python (the venv's under `make run`), else the one on PATH.
+    ctl = os.path.join(os.path.dirname(sys.executable), "storagectl")
+    ctl = os.path.relpath(ctl) if os.path.exists(ctl) else "storagectl"
+    say(f"or with:     STORAGED_BUS={address} {ctl} pool-list")
     say(f"inspect LVM: LVM_SYSTEM_DIR={os.environ['LVM_SYSTEM_DIR']} vgs")
     say("on exit the embedded instance stops its pools (its loop devices are detached)")
     return emb

@@ -62,5 +62,15 @@ class ManagerInterface(ModelInterface):
 
     @method()
     @call(MANAGE_POOLS)
+    async def ImportLibvirtPool(self, xml: "s") -> "o":
+        return pool_path((await self.engine.import_libvirt_pool(xml)).uuid)
+
+    @method()
+    @call()
+    async def ResolveDomain(self, domain_xml: "s") -> "s":
+        return self.engine.resolve_domain(domain_xml)
+
+    @method()
+    @call(MANAGE_POOLS)
     async def Refresh(self):
         await self.engine.refresh()

@@ -288,11 +288,28 @@ async def vol_wipe(c, a):
         print(f"Volume {a.volume} wiped")
 
 
-@verb("resolve-disk", "turn a guest's <disk type='volume'> into a block device <disk>",
-      xml_file("a <disk>"), reading=True)
-async def resolve_disk(c, a):
-    xml = await c.call(MANAGER_PATH, MANAGER_IFACE, "ResolveDisk", "s", [a.xml])
-    c.show({"xml": xml}, xml)
+def resolver(method: str):
+    async def run(c, a):
+        xml = await c.call(MANAGER_PATH, MANAGER_IFACE, method, "s", [a.xml])
+        c.show({"xml": xml}, xml)
+    return run
+
+
+verb("resolve-disk", "turn a guest's <disk type='volume'> into a block device <disk>",
+     xml_file("a <disk>"), reading=True)(resolver("ResolveDisk"))
+
+
+@verb("pool-import-libvirt", "adopt a libvirt logical pool's volume group as it is, started",
+      xml_file("a libvirt <pool> (virsh pool-dumpxml)"))
+async def pool_import_libvirt(c, a):
+    path = await c.call(MANAGER_PATH, MANAGER_IFACE, "ImportLibvirtPool", "s", [a.xml])
+    name = await c.get(path, POOL_IFACE, "Name")
+    await check_running(c, path, name)
+    print(f"Pool {name} imported from libvirt")
+
+
+verb("domain-resolve", "turn every <disk type='volume'> of a libvirt <domain> into a block disk",
+     xml_file("a <domain>"), reading=True)(resolver("ResolveDomain"))
 
 
 @verb("job-list", "list the running and recently finished jobs", NAMES, reading=True)

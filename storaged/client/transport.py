@@ -1,6 +1,8 @@
 """A dbus-fast connection that survives bursts; the daemon's and every client's."""
 from dbus_fast.aio import MessageBus
 
+from .marshal_fix import fix_writer
+
 
 class _PatientSocket:
     """dbus-fast treats a socket write that would block (a full socket buffer,
@@ -28,7 +30,11 @@ class _PatientSocket:
 
 
 class PatientMessageBus(MessageBus):
+    """A MessageBus whose writes wait for the socket instead of disconnecting,
+    and that writes correct string lengths on Debian 12's dbus-fast 1.84."""
+
     async def connect(self):
         await super().connect()
         self._writer.sock = _PatientSocket(self._writer.sock)
+        fix_writer(self._writer)  # dbus-fast 1.84's non-ASCII strings
         return self

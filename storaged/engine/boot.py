@@ -85,11 +85,9 @@ class Boot:
         log.info("no pools defined: creating the default pool (%d bytes at %s)",
                  s.default_pool_size, image)
         try:
-            pool = await self.create(pool_to_xml(definition))
+            await self.create(pool_to_xml(definition))  # autostart, as every created pool
         except StoragedError as exc:
             log.error("cannot create the default pool: %s", exc.message)
-            return
-        await self.set_autostart(pool, True)
 
     async def _retry_sources_forever(self) -> None:
         """A network PV not reachable at boot (a late network, a target started

@@ -31,6 +31,10 @@ class Build:
             except BaseException:
                 self._set_intent(definition.uuid, None)
                 raise
+        if definition.autostart:
+            # A created pool is the host's storage: back at every boot. Marked
+            # before it is built, so that a failed create forgets the marker too.
+            await self.set_autostart(pool, True)
         try:
             async with pool.lock:
                 await self._build(pool, keep_up=True)

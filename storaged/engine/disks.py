@@ -6,13 +6,31 @@ import logging
 from lxml import etree
 
 from ..errors import InvalidArgument, NotFound
-from ..model.definitions import _parse_document
+from ..model.definitions import _parse_document, parse_pool
+from ..model.libvirt import libvirt_autostarted, pool_from_libvirt, resolve_domain
+from ..model.state import Pool
 
 log = logging.getLogger(__name__)
 
 
 class Disks:
     """Part of the Engine (see engine/__init__.py); uses its attributes."""
+
+    async def import_libvirt_pool(self, xml: str) -> Pool:
+        """Adopt a libvirt logical pool's VG as it is, started; autostart as in libvirt."""
+        definition, name = pool_from_libvirt(xml)
+        vg = parse_pool(definition).vg_name
+        if vg not in set((await self.lvm.pv_vg_names()).values()):
+            raise NotFound(f"libvirt pool {name!r}: volume group {vg!r} does not exist on this host")
+        pool = await self.define(definition)
+        await self.start(pool)
+        if libvirt_autostarted(self.settings.libvirt_config_dir, name):
+            await self.set_autostart(pool, True)
+        return pool
+
+    def resolve_domain(self, xml: str) -> str:
+        """Every <disk type='volume'> of a libvirt <domain> resolved (model/libvirt.py)."""
+        return resolve_domain(xml, self.resolve_disk)
 
     def resolve_disk(self, xml: str) -> str:
         """<disk type='volume'><source volume='X' [pool='P']/> -> <disk type='block'><source dev=.../>"""

@@ -20,3 +20,4 @@ class Settings:
     command_timeout: float = COMMAND_TIMEOUT  # seconds an LVM command may take before it is killed
     # Seconds between retries of network sources (iSCSI, NFS) out of reach.
     source_retry_interval: float = 10.0
+    libvirt_config_dir: str = "/etc/libvirt"  # where ImportLibvirtPool looks for autostart links

@@ -106,6 +106,9 @@ class PoolDef:
     sources: list[Source] = field(default_factory=list)
     volumes: list[VolumeDef] = field(default_factory=list)
     thin_pool: ThinPoolDef | None = None
+    # <pool autostart='yes|no'>: what CreatePool does with the new pool; not stored
+    # (autostart has its own marker file, changed with SetAutostart).
+    autostart: bool = True
 
     @property
     def vg_name(self) -> str:
@@ -317,14 +320,16 @@ def parse_pool(xml: str) -> PoolDef:
     if len(set(names)) != len(names):
         raise InvalidArgument("volume: the same volume name is declared twice")
     return PoolDef(name=name, uuid=pool_uuid, volume_group=vg, sources=sources, volumes=volumes,
-                   thin_pool=parse_thin_pool(root.find("thin_pool")))
+                   thin_pool=parse_thin_pool(root.find("thin_pool")),
+                   autostart=root.get("autostart", "yes") == "yes")
 
 
 def parse_volume(xml: str) -> VolumeDef:
     root = _parse_document(xml, "volume XML")
     if root.tag != "volume":
         raise InvalidArgument(f"volume XML: the root element is <{root.tag}>, expected <volume>")
-    _validate(root, "volume XML")
+    from .libvirt import volume_from_libvirt  # here: libvirt.py builds on this module
+    _validate(volume_from_libvirt(root), "volume XML")
     return _parse_volume(root, "volume")
 
 

@@ -88,7 +88,9 @@ async def test_kill_during_create_pool_rolls_back(world, client, tool, step, whe
 async def test_kill_during_delete_rolls_forward(world, client, step):
     d = world.daemon()
     vg = f"{world.prefix}del"
-    pool = await client.call(MANAGER, MGR, "CreatePool", "s", [world.pool_xml(vg, ("d.img", "32M"))])
+    # Not autostart: the restarted daemon must find the stopped pool still stopped.
+    xml = world.pool_xml(vg, ("d.img", "32M")).replace("<pool type='lvm'>", "<pool type='lvm' autostart='no'>")
+    pool = await client.call(MANAGER, MGR, "CreatePool", "s", [xml])
     await client.call(pool, POOL, "Stop")
     d.stop()
     world.daemon(env=killer_env(world, "lvm", step, "after"))

@@ -329,8 +329,9 @@ async def test_reboot_brings_pools_and_volumes_back(world, client):
     other = await client.call(MANAGER, MGR, "CreatePool", "s",
                               [world.pool_xml(f"{world.prefix}gone", ("gone.img", "16M"))])
     await client.call(other, POOL, "SetAutostart", "b", [True])
-    noauto = await client.call(MANAGER, MGR, "CreatePool", "s",
-                               [world.pool_xml(f"{world.prefix}manual", ("manual.img", "16M"))])
+    manual_xml = world.pool_xml(f"{world.prefix}manual", ("manual.img", "16M"))
+    noauto = await client.call(MANAGER, MGR, "CreatePool", "s",  # opted out of autostart
+                               [manual_xml.replace("<pool type='lvm'>", "<pool type='lvm' autostart='no'>")])
 
     # Power off: the daemon goes, the loop devices go; one file is lost too.
     assert d.stop() == 0

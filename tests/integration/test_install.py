@@ -30,3 +30,8 @@ def test_make_install_destdir(tmp_path):
     assert list(page.glob("assets/fonts/**/*.woff2")) and (page / "index.js").exists()
     schemas = list(dest.glob("usr/local/lib/python3*/*-packages/storaged/model/schemas/pool.rng"))
     assert schemas, "the RelaxNG schema must be installed with the package"
+    for page in ("man8/storaged.8", "man1/storagectl.1", "man5/storaged.conf.5", "man5/storaged-pool.5"):
+        text = (dest / "usr/local/share/man" / page).read_text()
+        assert text.startswith(".") and ".SH NAME" in text, page
+    assert (dest / "usr/share/bash-completion/completions/storagectl").exists()
+    assert (dest / "usr/lib/sysusers.d/storaged.conf").exists()

@@ -17,7 +17,7 @@ from storaged.bus.calls import journal_fields
 from storaged.bus.manager import ManagerInterface
 from storaged.bus.pool import PoolInterface
 from storaged.bus.volume import VolumeInterface
-from tests.harness import MANAGER, ROOT, busctl, MGR, POOL, VOL, MiB
+from tests.harness import MANAGER, ROOT, busctl, expect_error, MGR, POOL, VOL, MiB
 from tests.lvmenv import loops_under, lvm, lvm_state
 
 ERR = "org.storaged.Storaged1.Error."
@@ -292,3 +292,14 @@ async def test_daemon_asks_polkit_for_the_callers_bus_name(permissive_world, pcl
     fake.grants.clear()
     r = await as_nobody(pool, POOL, "AllocateVolume", "sta{sv}", "again", str(4 * MiB), "0")
     assert r.returncode != 0 and "not authorized" in r.stderr, r.stderr
+
+
+async def test_non_ascii_in_an_error_reply_keeps_the_daemon_on_the_bus(world, client):
+    """A caller's non-ASCII name echoed in an error once knocked the daemon off the bus
+    with Debian's dbus-fast 1.84 (string lengths in characters): the reply must be right."""
+    d = world.daemon()
+    for name in ("café", "\U0001F600"):
+        msg = await expect_error("NotFound", client.call(MANAGER, MGR, "LookupPool", "s", [name]))
+        assert name in msg
+    assert d.proc.poll() is None
+    assert await client.get(MANAGER, MGR, "Pools") == []

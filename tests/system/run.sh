@@ -1,13 +1,13 @@
 #!/bin/bash
 # storaged VM lab: boot a Debian 12 guest under QEMU (software emulation),
-# install the working tree in it as a user would, check it, reboot on the
+# install storaged's .deb in it as a user would, check it, reboot on the
 # same disks and check that everything came back.
 #
 #   bash tests/system/run.sh [--rebuild] [--keep] [--build-only]
 #
-#   --rebuild     build the guest image and download the wheels again, even if cached
+#   --rebuild     build the guest image again, even if cached
 #   --keep        keep the run's disks (root overlay, data disk) after the run
-#   --build-only  install host packages, build or find the image and wheels, stop
+#   --build-only  install host packages, build or find the image, build the .debs, stop
 #
 # Environment (all optional):
 #   STORAGED_VMLAB_CACHE           cache folder (default /var/cache/storaged-vmlab)
@@ -117,7 +117,7 @@ cleanup() {
         if [ "$KEEP" != 1 ]; then
             rm -f "$RUN"/*.qcow2
         fi
-        rm -rf "$RUN/share/src.tar" "$RUN/share/wheels"
+        rm -rf "$RUN/share/src.tar" "$RUN/share/debs"
         rm -rf "$CACHE/last-run"
         mv "$RUN" "$CACHE/last-run" 2>/dev/null || rm -rf "$RUN"
     fi
@@ -213,36 +213,21 @@ ensure_image() {
     done
 }
 
-# ---------------------------------------------------------------- wheels
+# ---------------------------------------------------------------- packages
 
-WHEELS_STATUS=
-ensure_wheels() {
-    local dir="$CACHE/wheels"
-    if [ "$REBUILD" = 1 ] && [ -d "$dir" ]; then
-        log "wheels: --rebuild, dropping the cached ones"
-        rm -rf "$dir"
-    fi
-    if ls "$dir"/dbus_fast-*.whl >/dev/null 2>&1; then
-        WHEELS_STATUS="cached"
-        log "wheels: cached $(basename "$(ls "$dir"/dbus_fast-*.whl | sort -V | tail -1)")"
-        return 0
-    fi
-    local tmp="$CACHE/wheels.tmp" rc=0 start=$SECONDS
-    rm -rf "$tmp"
-    mkdir -p "$tmp"
-    log "wheels: downloading dbus-fast for CPython 3.11, manylinux x86_64"
-    run_bounded "pip download" 300 "$CACHE/pip.log" \
-        python3 -m pip download --disable-pip-version-check --no-deps dbus-fast \
-        --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 \
-        --platform manylinux_2_17_x86_64 -d "$tmp" || rc=$?
-    if [ "$rc" != 0 ] || ! ls "$tmp"/dbus_fast-*.whl >/dev/null 2>&1; then
-        tail -20 "$CACHE/pip.log" >&2
-        rm -rf "$tmp"
-        die "pip download dbus-fast failed ($rc)"
-    fi
-    rm -rf "$dir"
-    mv "$tmp" "$dir"
-    WHEELS_STATUS="downloaded in $((SECONDS - start))s"
+# The guest installs storaged from its .deb: the build under test and, for the
+# upgrade check, the same tree built as the previous version (VERSION~lab1).
+DEBS_STATUS=
+build_debs() {
+    local version start=$SECONDS
+    version=$(sed -n '1s/^storaged (\([^)]*\)).*/\1/p' "$REPO/debian/changelog")
+    rm -f "$REPO"/dist/storaged_*_all.deb
+    run_bounded "make deb (${version}~lab1)" 600 "$CACHE/deb.log" \
+        make -C "$REPO" deb DEB_VERSION="${version}~lab1" || { tail -30 "$CACHE/deb.log" >&2; die "make deb failed"; }
+    run_bounded "make deb ($version)" 600 "$CACHE/deb.log" \
+        make -C "$REPO" deb || { tail -30 "$CACHE/deb.log" >&2; die "make deb failed"; }
+    DEBS_STATUS="built in $((SECONDS - start))s: $(cd "$REPO/dist" && ls storaged_*_all.deb | tr '\n' ' ')"
+    log "packages: $DEBS_STATUS"
 }
 
 # ---------------------------------------------------------------- the run
@@ -266,9 +251,9 @@ snapshot_source() {
 
 prepare_run() {
     RUN=$(mktemp -d "$CACHE/run.XXXXXX")
-    mkdir -p "$RUN/share/results" "$RUN/share/wheels"
+    mkdir -p "$RUN/share/results" "$RUN/share/debs"
     cp -r "$HERE/guest" "$RUN/share/guest"
-    cp "$CACHE"/wheels/*.whl "$RUN/share/wheels/"
+    cp "$REPO"/dist/storaged_*_all.deb "$RUN/share/debs/"
     snapshot_source "$RUN/share/src.tar"
     log "source: $(tar -tf "$RUN/share/src.tar" | wc -l) files of the working tree"
     # The cached image is only ever a read-only backing file.
@@ -402,9 +387,9 @@ T_HOST=$((SECONDS - t))
 t=$SECONDS
 ensure_image
 T_IMAGE=$((SECONDS - t))
-ensure_wheels
+build_debs
 if [ "$BUILD_ONLY" = 1 ]; then
-    log "build only: image $IMAGE_STATUS; wheels $WHEELS_STATUS"
+    log "build only: image $IMAGE_STATUS; packages $DEBS_STATUS"
     exit 0
 fi
 prepare_run

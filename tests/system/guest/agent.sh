@@ -6,7 +6,7 @@
 #   /run/lab/phase            boot1 or boot2 (written by the host)
 #   /run/lab/guest/           these scripts
 #   /run/lab/src.tar          the working tree of the checkout under test
-#   /run/lab/wheels/          wheels pip may install from (dbus-fast)
+#   /run/lab/debs/            storaged .debs to install (the previous build and this one)
 #   /run/lab/results/         written here: PHASE.results (PASS/FAIL lines),
 #                             PHASE.log (every check's output), PHASE.times,
 #                             PHASE.done (only once the plan has run to its end)

@@ -3,8 +3,8 @@
 #   check NAME FUNCTION [TIMEOUT_SECONDS]
 #
 # NAME is reported as PHASE.NAME (boot1.storaged.start); FUNCTION is defined
-# in checks/*.sh (lab.sh: the lab itself; install.sh: installing the working
-# tree; storaged.sh: the product). The default timeout is 90 s.
+# in checks/*.sh (lab.sh: the lab itself; package.sh: the .deb installed,
+# upgraded, removed, purged; storaged.sh: the product). The default timeout is 90 s.
 # To add a check: write the function, add a line here. Later checks can read
 # what earlier ones recorded with state_need (state survives the reboot).
 # Helpers: lib.sh (bus_call, bus_get, wait_for, write_pattern, ...) and
@@ -19,11 +19,8 @@ plan_boot1() {
     check lab.iscsi-loopback          lab_iscsi_loopback          120
     check lab.nfs-loopback            lab_nfs_loopback            120
 
-    # Install the working tree as a user would.
-    check install.dbus-fast           install_dbus_fast           300
-    check install.source              install_source
-    check install.make-install        install_make_install        300
-    check install.enable              install_enable
+    # Install storaged's previous .deb as a user would (apt install ./storaged_*.deb).
+    check package.install             package_install_previous    300
 
     # storaged.
     check storaged.start              storaged_start              120
@@ -31,6 +28,7 @@ plan_boot1() {
     check storaged.default-pool       storaged_default_pool       120
     check storaged.vol1-allocate      storaged_default_volume     180
     check storaged.vol1-data          storaged_default_volume_data
+    check package.upgrade             package_upgrade             300
     check storaged.security-score     storaged_security_score
     check storaged.polkit             storaged_polkit             120
     check storaged.multi-create       storaged_create_pool_multi  300
@@ -77,6 +75,10 @@ plan_boot2() {
     check thin.after-reboot           storaged_thin_after_reboot  180
     check storaged.outside-activation storaged_outside_activation
     check storaged.shutdown-unit      storaged_shutdown_unit
+    # The package goes and comes back; pools, definitions and data stay.
+    check package.remove              package_remove              180
+    check package.purge               package_purge               180
+    check package.reinstall           package_reinstall           300
     # The network pools stay up: the poweroff after this boot must take them
     # down before the servers and the network go (storaged-network-pools.service;
     # LVs left active on them would hang the shutdown for minutes). run.sh

@@ -529,7 +529,7 @@ as_user() {
 storaged_polkit() {
     local pool out uid
     pool=$(state_need pool.default)
-    getent group storaged > /dev/null || fail "make install did not create the storaged group"
+    getent group storaged > /dev/null || fail "the package did not create the storaged group"
     id "$LAB_USER" > /dev/null 2>&1 || useradd --no-create-home --groups storaged "$LAB_USER"
     uid=$(id -u "$LAB_USER")
     mkdir -p "$(dirname "$POLKIT_RULES")"

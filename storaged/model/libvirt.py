@@ -60,7 +60,7 @@ def libvirt_autostarted(config_dir: str, name: str) -> bool:
 
 def volume_from_libvirt(root: etree._Element) -> etree._Element:
     """Reduce a libvirt <volume> to storaged's; a non-raw format is NotSupported.
-    <allocation> is accepted and checked to be a number; LVM volumes are allocated in full."""
+    <allocation> is kept: storaged reads it as libvirt does (below <capacity>: thin)."""
     if root.get("type") not in (None, "block"):
         raise NotSupported(f"volume XML: type {root.get('type')!r} is not supported; "
                            f"storaged volumes are LVM logical volumes (type='block')")
@@ -79,13 +79,7 @@ def volume_from_libvirt(root: etree._Element) -> etree._Element:
     for tag in _VOLUME_IGNORED:
         for el in root.findall(tag):
             root.remove(el)
-    for el in root.findall("allocation"):
-        text = (el.text or "").strip()
-        if not text.isdigit():
-            raise InvalidArgument(f"volume allocation (line {el.sourceline}): {text!r} is not a "
-                                  f"whole number")
-        root.remove(el)
-    return root
+    return root  # <allocation> stays: below <capacity> it means thin (definitions.py)
 
 
 # ------------------------------------------------------------------ domains

@@ -219,7 +219,14 @@ storaged_critical_chain() {
     took=$(echo "$out" | awk '/^storaged\.service/ { for (i = 1; i <= NF; i++) if ($i ~ /^\+/) {
             t = substr($i, 2); ms = (t ~ /ms$/) ? t + 0 : (t ~ /min/) ? 999999 : t * 1000; print int(ms) } }')
     info "storaged.service took ${took:-?} ms to be ready"
-    [ -n "$took" ] && [ "$took" -le 5000 ] || fail "storaged.service took ${took:-?} ms to be ready (more than 5 s)"
+    # READY=1 came before any iSCSI or NFS source was brought up.
+    local log ready network
+    log=$(journalctl -b -u storaged -o cat)
+    ready=$(echo "$log" | grep -n ' ready: ' | head -n 1 | cut -d: -f1)
+    network=$(echo "$log" | grep -n 'pool(s) on iSCSI or NFS' | head -n 1 | cut -d: -f1)
+    [ -n "$ready" ] || fail "no 'ready' line in storaged's journal"
+    [ -n "$network" ] || fail "storaged did not start its network pools after READY=1"
+    [ "$network" -gt "$ready" ] || fail "network pools were brought up before READY=1"
 }
 
 # Every autostart pool is running; default and multi are among them.

@@ -20,3 +20,6 @@ class Settings:
     command_timeout: float = COMMAND_TIMEOUT  # seconds an LVM command may take before it is killed
     # Seconds between retries of network sources (iSCSI, NFS) out of reach.
     source_retry_interval: float = 10.0
+    # Seconds polkit may take to answer a non-interactive check before the call
+    # is refused (an interactive one, with a person typing, gets 120).
+    polkit_timeout: float = 25.0

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 
 from bench.common import isolated_world  # noqa: E402
 from tests.conftest import World  # noqa: E402
-from tests.fuzzing import Fuzzer  # noqa: E402
+from tests.fuzzing_entries import FullFuzzer  # noqa: E402
 from tests.integration.test_fuzz import ENTRY_POINTS  # noqa: E402
 from tests.lvmenv import cleanup  # noqa: E402
 
@@ -34,7 +34,7 @@ def main() -> int:
     base, bus = isolated_world("storaged-fuzz-")
     world = World(base, bus)
     daemon = world.daemon()
-    fuzzer = Fuzzer(world, daemon, full_every=opts.full_every)
+    fuzzer = FullFuzzer(world, daemon, full_every=opts.full_every)
     try:
         print(f"{'entry point':<18}{'cases':>7}{'ok':>7}  named errors by kind{'':<30}{'s':>6}")
         for entry in opts.entries:

@@ -68,6 +68,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         s.source_retry_interval = conf.getfloat("daemon", "source_retry_interval")
         if s.source_retry_interval <= 0:
             raise InvalidArgument("storaged.conf source_retry_interval must be a positive number of seconds")
+    if conf.has_option("daemon", "polkit_timeout"):
+        s.polkit_timeout = conf.getfloat("daemon", "polkit_timeout")
+        if s.polkit_timeout <= 0:
+            raise InvalidArgument("storaged.conf polkit_timeout must be a positive number of seconds")
     if args.default_pool_size:
         s.default_pool_size = parse_size(args.default_pool_size, field="--default-pool-size")
     if args.no_default_pool:

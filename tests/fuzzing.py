@@ -255,6 +255,10 @@ class Fuzzer:
             iface, sig = self.SIGNATURES[entry]
             path = self.pool if iface == POOL else MANAGER
             reply = self._send(path, iface, entry, sig, args)
+        return self.judge(entry, args, reply)
+
+    def judge(self, entry: str, args: tuple, reply) -> str:
+        """Check the property for one case's reply (see run())."""
         outcome = self._classify(entry, reply)
         self.counts[entry][outcome] += 1
         if self.daemon.proc.poll() is not None:

@@ -33,8 +33,9 @@ def remember_call(msg: Message) -> bool:
 class Callers:
     """The Unix uid behind a unique bus name, asked of the bus once per name."""
 
-    def __init__(self, bus):
+    def __init__(self, bus, polkit_timeout: float = polkit.TIMEOUT):
         self.bus = bus
+        self.polkit_timeout = polkit_timeout
         self._uids: dict[str, int] = {}
         self.in_flight = 0
 
@@ -68,8 +69,9 @@ class Callers:
         msg = current_message.get()
         interactive = bool(msg.flags & MessageFlag.ALLOW_INTERACTIVE_AUTHORIZATION)
         try:
-            allowed = await polkit.check_authorization(self.bus, msg.sender, action,
-                                                       interactive=interactive)
+            allowed = await polkit.check_authorization(
+                self.bus, msg.sender, action, interactive=interactive,
+                timeout=None if interactive else self.polkit_timeout)
         except polkit.Unavailable as exc:
             log.debug("no polkit answer for uid %d (%s): %s", uid, action, exc)
             raise NotAuthorized(f"{action} needs root or a polkit authorization, and polkit "

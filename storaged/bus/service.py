@@ -44,7 +44,7 @@ class BusService:
     def __init__(self, bus: StoragedBus, engine: Engine):
         self.bus = bus
         self.engine = engine
-        self.callers = Callers(bus)
+        self.callers = Callers(bus, engine.settings.polkit_timeout)
         self.manager = ManagerInterface(engine, self.callers)
         self.pools: dict[str, PoolInterface] = {}
         self.volumes: dict[str, VolumeInterface] = {}

@@ -8,7 +8,7 @@ from ..errors import AlreadyExists, InvalidArgument, StoragedError
 from ..model.definitions import Source, parse_pool
 from ..model.state import Pool, PoolState
 from ..system.block import same_device
-from .journal import CREATE, Intent
+from .journal import BUILD, CREATE, Intent
 from .thin import THIN_POOL_LV
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,15 @@ class Build:
 
     async def build(self, pool: Pool) -> None:
         async with pool.lock:
-            await self._build(pool, keep_up=pool.active)
+            # Intent first: a crash mid-build of a pool that had nothing built
+            # is rolled back at the next start (recovery.py) rather than
+            # leaving its files attached and served as a half-built pool.
+            record = self._record(pool.uuid)
+            self._set_intent(pool.uuid, Intent(BUILD, fresh=not (record.vg_created or record.created)))
+            try:
+                await self._build(pool, keep_up=pool.active)
+            finally:
+                self._set_intent(pool.uuid, None)
 
     async def _build(self, pool: Pool, *, keep_up: bool) -> None:
         was = pool.state

@@ -10,7 +10,7 @@ from ..model.definitions import FileSource, Source, parse_source, source_element
 from ..model.state import Pool
 from ..system.host import boot_id
 
-CREATE, DELETE, ADD_PV, REMOVE_PV = "create", "delete", "add_pv", "remove_pv"
+CREATE, BUILD, DELETE, ADD_PV, REMOVE_PV = "create", "build", "delete", "add_pv", "remove_pv"
 # Volume operations; finished after the pool is started (engine/snapshots.py, clone.py).
 CLONE, REVERT = "clone", "revert"
 
@@ -20,9 +20,10 @@ class Intent:
     """An operation that a crash may interrupt; the next start finishes or
     undoes it (engine/recovery.py)."""
 
-    op: str  # CREATE, DELETE, ADD_PV, REMOVE_PV, CLONE or REVERT
+    op: str  # CREATE, BUILD, DELETE, ADD_PV, REMOVE_PV, CLONE or REVERT
     source: str = ""  # ADD_PV: the <physical_volume> being added; REVERT: the origin
     key: str = ""  # REMOVE_PV: the source's key; CLONE: the new volume; REVERT: the snapshot
+    fresh: bool = False  # BUILD: the pool had nothing built yet, so all of it may be undone
 
 
 @dataclass

@@ -34,7 +34,8 @@ class PhysicalVolumes:
             except BaseException:
                 self._set_intent(pool.uuid, None)
                 raise
-            created_pv = False
+            created_pv = extended = False
+            definition = replace(pool.definition, sources=[*pool.definition.sources, src])
             try:
                 owner = (await self.lvm.pv_vg_names()).get(device)
                 if owner and owner != pool.vg_name:
@@ -44,13 +45,21 @@ class PhysicalVolumes:
                     created_pv = True
                 if owner != pool.vg_name:
                     await self.lvm.vgextend(pool.vg_name, [device])
+                    extended = True
+                # Inside the undo: a definition that cannot be written (config
+                # directory full or read-only) takes the PV back out of the VG.
+                self.store.save(definition)
             except BaseException:
+                if extended:
+                    try:
+                        await self.lvm.vgreduce(pool.vg_name, device)
+                    except StoragedError as undo:
+                        log.error("undoing AddPhysicalVolume of %s: %s", pool.name, undo.message)
                 await self._undo_build(pool, [device] if created_pv else [],
                                        [src] if made else [], [] if made else [src])
                 self._set_intent(pool.uuid, None)
                 raise
-            pool.definition = replace(pool.definition, sources=[*pool.definition.sources, src])
-            self.store.save(pool.definition)
+            pool.definition = definition
             self._set_intent(pool.uuid, None)
             await self._refresh([pool])
 

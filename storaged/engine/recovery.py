@@ -5,7 +5,7 @@ import logging
 
 from ..errors import Busy, StoragedError
 from ..model.definitions import parse_source
-from .journal import ADD_PV, CLONE, CREATE, DELETE, REMOVE_PV, REVERT, Record
+from .journal import ADD_PV, BUILD, CLONE, CREATE, DELETE, REMOVE_PV, REVERT, Record
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,13 @@ class Recovery:
                         for src in record.created_sources():
                             await self._backend(src).destroy(src)
                     self.store.remove_record(uuid)
+                elif intent.op == BUILD and pool and intent.fresh:
+                    # Roll back to defined-not-built; a Build on a pool built
+                    # before is not undone (its steps are each safe to repeat).
+                    await self._delete_storage(pool, remove_vg=record.vg_created)
+                    record = self._record(uuid)
+                    record.intent, record.created, record.vg_created = None, {}, False
+                    self._save_record(uuid, record)
                 elif intent.op == DELETE and pool:
                     try:
                         await self._delete_storage(pool)  # roll forward

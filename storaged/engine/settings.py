@@ -21,3 +21,6 @@ class Settings:
     # Seconds between retries of network sources (iSCSI, NFS) out of reach.
     source_retry_interval: float = 10.0
     libvirt_config_dir: str = "/etc/libvirt"  # where ImportLibvirtPool looks for autostart links
+    # Seconds polkit may take to answer a non-interactive check before the call
+    # is refused (an interactive one, with a person typing, gets 120).
+    polkit_timeout: float = 25.0

@@ -5,31 +5,50 @@ so a crash never leaves a half-written definition.
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 
+from ..errors import Failed, NoSpace
 from ..model.definitions import PoolDef, parse_pool, pool_to_xml
 
 log = logging.getLogger(__name__)
 
 
 def atomic_write(path: str, data: str, mode: int = 0o600) -> None:
+    """Write `path` whole or not at all; a full or read-only file system is a
+    named error that leaves the old file as it was and no temporary file."""
     directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
-        os.write(fd, data.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+        try:
+            data_bytes = data.encode()
+            if os.write(fd, data_bytes) != len(data_bytes):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise NoSpace(f"cannot write {path}: {exc.strerror}; nothing was changed") from None
+        raise Failed(f"cannot write {path}: {exc.strerror}; nothing was changed") from None
     dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(dfd)
     finally:
         os.close(dfd)
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _remove(path: str) -> None:

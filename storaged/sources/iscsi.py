@@ -6,6 +6,8 @@ must leave the pool degraded (and retried by the engine), never hang the daemon.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import glob
 import os
 import stat
 import time
@@ -75,6 +77,60 @@ def read_chap(path: str) -> tuple[str, str]:
     return values["username"], values["password"]
 
 
+# open-iscsi's node database (idbm.c: NODE_CONFIG_DIR): one record file per
+# target, portal and interface, TARGET/ADDRESS,PORT,TPGT/IFACE, of
+# "name = value" lines that iscsiadm reads at --login and hands to iscsid over
+# its root-only socket. Debian keeps it under /etc/iscsi, others under /var/lib.
+NODE_DIRS = ("/etc/iscsi/nodes", "/var/lib/iscsi/nodes")
+CHAP_KEYS = ("node.session.auth.authmethod", "node.session.auth.username",
+             "node.session.auth.password")
+
+
+def node_records(src: IscsiSource) -> list[str]:
+    host = src.host.strip("[]")
+    found = []
+    for root in NODE_DIRS:
+        found += glob.glob(os.path.join(glob.escape(os.path.join(root, src.target)),
+                                        f"{glob.escape(host)},{src.port},*", "*"))
+    return sorted(p for p in found if os.path.isfile(p))
+
+
+def write_chap(src: IscsiSource, username: str, password: str) -> None:
+    """Put CHAP credentials into the target's node records (mode 600), as
+    `iscsiadm -o update` would, without the values on any command line."""
+    records = node_records(src)
+    if not records:
+        raise Failed(f"discovery of {src.target} at {portal(src)} made no node record "
+                     f"under {' or '.join(NODE_DIRS)}")
+    values = dict(zip(CHAP_KEYS, ("CHAP", username, password)))
+    for path in records:
+        try:
+            _write_record(path, values)
+        except OSError as exc:
+            raise Failed(f"cannot write the CHAP settings into {path}: {exc.strerror}") from None
+
+
+def _write_record(path: str, values: dict[str, str]) -> None:
+    """Rewrite one record with `values` in place of its own, atomically, mode 600."""
+    with open(path, encoding="utf-8") as f:
+        lines = [ln for ln in f.read().splitlines()
+                 if ln.partition("=")[0].strip() not in values]
+    end = next((i for i, ln in enumerate(lines) if ln.startswith("# END RECORD")), len(lines))
+    lines[end:end] = [f"{k} = {v}" for k, v in values.items()]
+    tmp = f"{path}.storaged{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 async def _iscsiadm(args: list[str], timeout: float, ok: tuple[int, ...] = ()) -> None:
     try:
         await runner.run([ISCSIADM, *args], timeout=timeout)
@@ -122,12 +178,9 @@ class IscsiBackend(SourceBackend):
             await _iscsiadm(["-m", "discovery", "-t", "sendtargets", "-p", portal(src)],
                             DISCOVERY_TIMEOUT)
             if chap:
-                # iscsiadm takes values only on its command line; they stay in
-                # iscsid's root-only node database, never in the pool XML.
-                for name, value in (("node.session.auth.authmethod", "CHAP"),
-                                    ("node.session.auth.username", chap[0]),
-                                    ("node.session.auth.password", chap[1])):
-                    await _iscsiadm([*node, "-o", "update", "-n", name, "-v", value], 30)
+                # Never on a command line (any local user reads /proc/*/cmdline):
+                # written into the node record that discovery just made.
+                write_chap(src, *chap)
             await _iscsiadm([*node, "--login"], LOGIN_TIMEOUT, ok=(ERR_SESS_EXISTS,))
         except InvalidArgument:
             raise

@@ -4,15 +4,15 @@ nothing in LVM or on disk. A short run here; bench/fuzz.py runs thousands."""
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
-from tests.fuzzing import Fuzzer
+from tests.fuzzing_entries import ENTRIES, FullFuzzer
 
 ENTRY_POINTS = ["DefinePool", "CreatePool", "CreateVolume", "AllocateVolume", "DeallocateVolume",
-                "LookupPool", "LookupVolume", "ResolveDisk", "WrongSignature"]
+                "LookupPool", "LookupVolume", "ResolveDisk", "WrongSignature", *ENTRIES]
 
 
 @pytest.fixture
 def fuzzer(world):
-    f = Fuzzer(world, world.daemon(), full_every=10)
+    f = FullFuzzer(world, world.daemon(), full_every=10)
     try:
         yield f
     finally:

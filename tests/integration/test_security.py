@@ -303,3 +303,52 @@ async def test_non_ascii_in_an_error_reply_keeps_the_daemon_on_the_bus(world, cl
         assert name in msg
     assert d.proc.poll() is None
     assert await client.get(MANAGER, MGR, "Pools") == []
+
+
+class SilentPolkit(ServiceInterface):
+    """A polkit that takes every question and never answers it."""
+
+    def __init__(self):
+        super().__init__("org.freedesktop.PolicyKit1.Authority")
+        self.asked = 0
+
+    @method()
+    async def CheckAuthorization(self, subject: "(sa{sv})", action_id: "s", details: "a{ss}",
+                                 flags: "u", cancellation_id: "s") -> "(bba{ss})":
+        self.asked += 1
+        await asyncio.sleep(3600)
+        return [True, False, {}]
+
+    @method()
+    def CancelCheckAuthorization(self, cancellation_id: "s"):
+        pass
+
+
+async def test_a_polkit_that_never_answers_is_a_no_after_the_timeout(permissive_world, pclient):
+    world, client = permissive_world, pclient
+    os.makedirs(world.path("etc"), exist_ok=True)
+    with open(world.path("etc/storaged.conf"), "w") as f:
+        f.write("[daemon]\npolkit_timeout = 3\n")
+    world.daemon()
+    pool, _ = await _pool_with_volume(world, client, "pt")
+    silent = SilentPolkit()
+    client.bus.export("/org/freedesktop/PolicyKit1/Authority", silent)
+    await client.bus.request_name("org.freedesktop.PolicyKit1")
+    before = lvm_state()
+    t0 = asyncio.get_running_loop().time()
+    asking = asyncio.create_task(asyncio.to_thread(
+        busctl, world.address, "call", "--allow-interactive-authorization=no", BUS_NAME,
+        pool, POOL, "AllocateVolume", "sta{sv}", "byuser", str(4 * MiB), "0", user="nobody"))
+    # While polkit sits on the question, the bus is served: root's calls and reads go through.
+    await asyncio.sleep(0.5)
+    assert silent.asked == 1 and not asking.done()
+    vol = await client.call(pool, POOL, "AllocateVolume", "sta{sv}", ["byroot", 4 * MiB, {}])
+    assert await client.get(vol, VOL, "Name") == "byroot"
+    assert not asking.done()
+    r = await asking
+    waited = asyncio.get_running_loop().time() - t0
+    assert r.returncode != 0 and "NotAuthorized" not in r.stdout, r
+    assert "polkit could not be asked" in r.stderr, r.stderr
+    assert 2.5 < waited < 15, waited
+    after = lvm_state()
+    assert "byuser" not in after and "byuser" not in before

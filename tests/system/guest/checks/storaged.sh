@@ -426,7 +426,33 @@ storaged_iscsi_chap() {
     echo "world-readable file: $out"
     [[ "$out" == *"chmod 600"* ]] || fail "the refusal of a world-readable CHAP file does not say what to do: $out"
     chmod 600 "$CHAP_FILE"
+    # While the pool starts, an unprivileged user reads every /proc/*/cmdline
+    # and /proc/*/environ it can: the secret must never be there. It gets the
+    # secret from a file (grep -f), so its own argv does not hold it.
+    local spy=/run/storaged-lab-spy seen=/run/storaged-lab-spy/seen
+    rm -rf "$spy"; mkdir -m 0777 "$spy"
+    printf '%s\n' "$CHAP_SECRET" > "$spy/pattern"; chmod 644 "$spy/pattern"
+    setpriv --reuid=65534 --regid=65534 --clear-groups bash -c '
+        n=0
+        while [ ! -e "$1/stop" ]; do
+            for f in /proc/[0-9]*/cmdline /proc/[0-9]*/environ; do
+                tr "\0" "\n" < "$f" 2>/dev/null | grep -qF -f "$1/pattern" && echo "$f" >> "$1/leaks"
+            done
+            n=$((n + 1)); echo "$n" > "$1/scans"
+        done' spy "$spy" 2>/dev/null &
+    local spy_pid=$!
     pool=$(create_pool netchap "$xml")
+    touch "$spy/stop"; wait "$spy_pid" || true
+    echo "the unprivileged spy scanned /proc $(cat "$spy/scans" 2>/dev/null || echo 0) times"
+    [ -s "$spy/leaks" ] && fail "the CHAP secret was readable in $(sort -u "$spy/leaks" | tr '\n' ' ')"
+    [ "$(cat "$spy/scans" 2>/dev/null || echo 0)" -ge 1 ] || fail "the /proc spy never completed a scan"
+    # The secret went into open-iscsi's node record, readable by root only.
+    local rec
+    rec=$(grep -rlF "$CHAP_SECRET" /etc/iscsi/nodes) || fail "no node record holds the CHAP password"
+    for f in $rec; do
+        [ "$(stat -c %a "$f")" = 600 ] || fail "node record $f is mode $(stat -c %a "$f"), not 600"
+    done
+    rm -rf "$spy"
     iscsiadm -m session | grep -q "$iqn" || fail "no iSCSI session to $iqn"
     bus_call "$pool" "$IF_POOL" GetXML | grep -q "file=.$CHAP_FILE." || fail "GetXML lost the auth file"
     # (Not the images nor the NFS mount: pool data, gigabytes of it.)

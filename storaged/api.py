@@ -73,6 +73,15 @@ def differences(table: tuple[Property, ...], old: Any, new: Any) -> set[str]:
     return {p.name for p in table if not p.fixed and p.snapshot(old) != p.snapshot(new)}
 
 
+def _volume_paths(pool) -> list[str]:
+    """A pool's volume paths, sorted; made again only when its volumes changed
+    (10,000 paths are read at every change of any of its properties)."""
+    key = frozenset(pool.volumes)
+    if pool.paths_cache[0] != key:
+        pool.paths_cache = (key, sorted(volume_path(pool.uuid, u) for u in key))
+    return pool.paths_cache[1]
+
+
 MANAGER_PROPERTIES = (
     Property("Version", "s", lambda engine: __version__, "storaged's version", fixed=True),
     Property("Pools", "ao", lambda engine: sorted(pool_path(u) for u in engine.pools),
@@ -94,8 +103,8 @@ POOL_PROPERTIES = (
     Property("Available", "t", lambda p: p.available, "bytes free for new volumes", column=True),
     Property("PhysicalVolumes", "as", lambda p: list(p.physical_volumes),
              "the volume group's physical volumes (devices)"),
-    Property("Volumes", "ao", lambda p: sorted(volume_path(p.uuid, u) for u in p.volumes),
-             "the pool's volumes", watch=lambda p: frozenset(p.volumes)),
+    Property("Volumes", "ao", lambda p: _volume_paths(p), "the pool's volumes",
+             watch=lambda p: frozenset(p.volumes)),
     Property("ThinPoolSize", "t", lambda p: p.thin_pool_size,
              "the size of the pool's thin pool in bytes (0: it has none)"),
     Property("ThinDataUsage", "d", lambda p: p.thin_data_usage,

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 # A VG not visible yet after its sources came back: looked for this many
 # times, this many seconds apart, before the pool is called failed.
 VG_RETRIES, VG_RETRY_DELAY = 5, 0.5
+BUSY_RETRY = 0.5  # seconds before a pool one of our calls holds is looked at again
 
 
 class Reconcile:
@@ -55,10 +56,15 @@ class Reconcile:
         async with self._refresh_lock:
             before = await fingerprints(self.pv_devices())
             texts = [(pool, await self._metadata_text(pool, on_disk=True)) for pool in pools]
-        full = []
+        full, busy = [], False
         for pool, text in texts:
             seq = backup_seqno(text) if text else None
             if seq is not None and seq == pool.seqno and pool.state == PoolState.RUNNING:
+                continue
+            if pool.lock.locked():
+                # A call of ours is changing this pool and learns its own change;
+                # look again after it rather than parse the whole VG beside it.
+                busy = True
                 continue
             known = {v.uuid: (v.active, v.open) for v in pool.volumes.values()}
             report = vg_report_from_text(text, pool.pv_ids, known, self.activation) \
@@ -69,6 +75,8 @@ class Reconcile:
             self.metadata_refreshes += 1
             self._apply(pool, report)
         self.pv_fingerprints.update(before)
+        if busy:
+            asyncio.get_running_loop().call_later(BUSY_RETRY, self.request_refresh, False)
         if full:
             await self._refresh(full)
 

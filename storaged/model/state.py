@@ -77,6 +77,8 @@ class Pool:
     virtual_allocation: int = 0
     # The properties as last signalled (see Registry._publish).
     published: dict = field(default_factory=dict, repr=False)
+    # Its volumes' object paths, sorted, and the volumes they are of (api.py).
+    paths_cache: tuple = field(default=(None, []), repr=False)
 
     @property
     def uuid(self) -> str:

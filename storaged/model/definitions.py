@@ -1,5 +1,8 @@
 """Pool and volume definitions and their XML form.
 
+Why this file is over 400 lines: parsing and writing of one format stay side
+by side, so that a field added to one is seen added to the other.
+
 Parsing is hardened (no DTD, no entities, no network, a size limit), checked
 against the RelaxNG schema shipped beside this module, then checked field by
 field so that every error names the field at fault.

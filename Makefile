@@ -117,7 +117,7 @@ install: man $(if $(filter yes,$(COCKPIT)),cockpit)
 # under another version (the VM lab's upgrade test).
 DEB_VERSION ?=
 DEB_BUILD_PACKAGES := debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools \
-  scdoc lintian fakeroot dpkg-dev nodejs npm
+  scdoc lintian fakeroot dpkg-dev
 deb:
 	@$(MAKE) -s deps APT_PACKAGES="$(DEB_BUILD_PACKAGES)"
 	rm -rf build/deb && mkdir -p build/deb/src dist

@@ -102,3 +102,16 @@ def test_sigkill_takes_the_bus_along_and_the_next_start_finds_the_pool_running(w
     finally:
         emb.stop()
     assert loops_under(root) == []
+
+
+def test_a_second_daemon_on_the_same_config_and_state_directories_refuses(world):
+    """Two system daemons on one config directory would recover each other's
+    intents: the second one says who holds it and exits before touching anything."""
+    first = world.daemon()
+    second = subprocess.run([sys.executable, "-m", "storaged.daemon", "--bus", world.address,
+                             "--config-dir", world.path("etc"), "--state-dir", world.path("lib"),
+                             "--run-dir", world.path("run2"), "--no-default-pool"],
+                            capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert second.returncode == 1
+    assert f"storaged is already running on {world.path('etc')} (pid {first.proc.pid})" in second.stderr
+    assert first.proc.poll() is None

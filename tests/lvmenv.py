@@ -16,17 +16,10 @@ from storaged.embedded import write_lvm_config
 
 
 def make_lvm_system_dir(base: str) -> str:
-    directory = write_lvm_config(os.path.join(base, "lvm"), activation=False)
-    # LVM's file locks of this run only: another run's LVM on this machine (or
-    # a test holding a lock on purpose) does not make this one wait.
-    locks = os.path.join(directory, "lock")
-    os.makedirs(locks, exist_ok=True)
-    conf = os.path.join(directory, "lvm.conf")
-    with open(conf) as f:
-        text = f.read()
-    with open(conf, "w") as f:
-        f.write(text.replace("global {\n", f"global {{\n    locking_dir = \"{locks}\"\n", 1))
-    return directory
+    # write_lvm_config gives the world its own lock directory too: another
+    # run's LVM on this machine (or a test holding a lock on purpose) does not
+    # make this one wait.
+    return write_lvm_config(os.path.join(base, "lvm"), activation=False)
 
 
 def loops_under(base: str) -> list[str]:

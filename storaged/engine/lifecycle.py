@@ -105,6 +105,14 @@ class Lifecycle:
                 self._set_intent(pool.uuid, None)  # refused before anything was removed
                 raise
             self.store.remove_record(pool.uuid)  # the pool has nothing left
+            self._deleted(pool)
+
+    def _deleted(self, pool: Pool) -> None:
+        """A deleted pool has no storage to bring back at boot: autostart off
+        (SetAutostart turns it on again once it is built)."""
+        self.store.set_autostart(pool.name, False)
+        pool.autostart = False
+        self._publish(pool)
 
     async def _delete_storage(self, pool: Pool, remove_vg: bool = True) -> None:
         """Remove the VG (if asked; Busy if it holds an LV that storaged did not

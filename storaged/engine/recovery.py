@@ -48,6 +48,7 @@ class Recovery:
                         self._set_intent(uuid, None)
                         continue
                     self.store.remove_record(uuid)
+                    self._deleted(pool)
                 elif intent.op == ADD_PV and pool:
                     await self._undo_add_pv(pool, parse_source(intent.source))
                 elif intent.op == REMOVE_PV and pool:

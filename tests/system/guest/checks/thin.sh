@@ -252,7 +252,7 @@ storaged_thin_bench() {
     pool=$(bus_call "$SD_MANAGER" "$IF_MANAGER" LookupPool s default)
     src=$(bus_call "$pool" "$IF_POOL" AllocateVolume 'sta{sv}' bsrc $((128 * MiB)) 0)
     wait_block "$(bus_get "$src" "$IF_VOLUME" Path)" 30
-    dd if=/dev/urandom of="$(bus_get "$src" "$IF_VOLUME" Path)" bs=4M oflag=direct status=none
+    dd if=/dev/urandom of="$(bus_get "$src" "$IF_VOLUME" Path)" bs=4M count=32 oflag=direct status=none
     dst=$(bus_call "$pool" "$IF_POOL" AllocateVolume 'sta{sv}' bdst $((128 * MiB)) 0)
     wait_block "$(bus_get "$dst" "$IF_VOLUME" Path)" 30
     t0=$(ms)

@@ -14,6 +14,7 @@ a private dbus-daemon). Usage: make bench  (or .venv/bin/python bench/run.py
 import argparse
 import asyncio
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -162,7 +163,13 @@ _RSS = ("import sys\nfor l in open('/proc/self/status'):\n"
 
 def sub_bench(script, *args):
     print(f"\n== bench/{script} {' '.join(args)}", flush=True)
-    subprocess.run([sys.executable, os.path.join(HERE, script), *args], check=False)
+    proc = subprocess.Popen([sys.executable, os.path.join(HERE, script), *args])
+    try:
+        proc.wait()
+    except KeyboardInterrupt:  # the child cleans up its loops, VGs and daemons first
+        proc.send_signal(signal.SIGTERM)
+        proc.wait()
+        raise
 
 
 async def main():

@@ -6,7 +6,6 @@ Usage: .venv/bin/python bench/scale.py [--pools 100] [--per-pool 100] [--big 100
 import argparse
 import asyncio
 import os
-import statistics
 import subprocess
 import sys
 import time

@@ -11,8 +11,8 @@
 #
 # Environment (all optional):
 #   STORAGED_VMLAB_CACHE           cache folder (default /var/cache/storaged-vmlab)
-#   STORAGED_VMLAB_BOOT1_TIMEOUT   seconds for boot 1: install + checks + poweroff (720)
-#   STORAGED_VMLAB_BOOT2_TIMEOUT   seconds for boot 2 (300)
+#   STORAGED_VMLAB_BOOT1_TIMEOUT   seconds for boot 1: install + checks + poweroff (1200)
+#   STORAGED_VMLAB_BOOT2_TIMEOUT   seconds for boot 2 (450)
 #   STORAGED_VMLAB_BUILD_TIMEOUT   seconds for the image build (900)
 #   STORAGED_VMLAB_LOCK_TIMEOUT    seconds to wait for another lab run to end (900)
 #   STORAGED_VMLAB_MEM             guest memory in MiB (2048)
@@ -25,8 +25,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 CACHE=${STORAGED_VMLAB_CACHE:-/var/cache/storaged-vmlab}
-BOOT1_TIMEOUT=${STORAGED_VMLAB_BOOT1_TIMEOUT:-720}
-BOOT2_TIMEOUT=${STORAGED_VMLAB_BOOT2_TIMEOUT:-300}
+BOOT1_TIMEOUT=${STORAGED_VMLAB_BOOT1_TIMEOUT:-1200}
+BOOT2_TIMEOUT=${STORAGED_VMLAB_BOOT2_TIMEOUT:-450}
 BUILD_TIMEOUT=${STORAGED_VMLAB_BUILD_TIMEOUT:-900}
 LOCK_TIMEOUT=${STORAGED_VMLAB_LOCK_TIMEOUT:-900}
 MEM=${STORAGED_VMLAB_MEM:-2048}

@@ -102,14 +102,25 @@ async def _execute(argv: list[str], *, timeout: float, input: bytes | None, on_l
     if not argv or not all(isinstance(a, str) for a in argv):
         raise TypeError("argv must be a non-empty list of strings")
     log.debug("run: %s", argv)
+    spawning = asyncio.ensure_future(asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=_environment(), start_new_session=True, close_fds=True))
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env=_environment(), start_new_session=True, close_fds=True)
+        # Shielded: cancelled half-way, asyncio would kill only the command's
+        # own pid and then wait for its pipes, which a child of it may hold
+        # for as long as it runs (a Job's Cancel hung so).
+        proc = await asyncio.shield(spawning)
     except FileNotFoundError:
         raise Failed(f"{argv[0]} is not installed (command not found)") from None
+    except asyncio.CancelledError:
+        try:
+            proc = await spawning
+        except Exception:
+            raise asyncio.CancelledError from None
+        await _kill(proc, argv)
+        raise
     lines: list[str] = []
 
     async def by_line() -> tuple[bytes, bytes]:
@@ -126,14 +137,7 @@ async def _execute(argv: list[str], *, timeout: float, input: bytes | None, on_l
         out, err = await asyncio.wait_for(by_line() if on_line else proc.communicate(input),
                                           timeout)
     except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            await asyncio.wait_for(proc.wait(), KILL_WAIT)
-        except asyncio.TimeoutError:
-            log.error("%s (pid %d) did not die after SIGKILL", argv[0], proc.pid)
+        await _kill(proc, argv)
         if isinstance(exc, asyncio.CancelledError):
             raise
         raise CommandTimeout(argv, timeout) from None
@@ -142,6 +146,18 @@ async def _execute(argv: list[str], *, timeout: float, input: bytes | None, on_l
     if check and proc.returncode != 0:
         raise CommandFailed(argv, proc.returncode, result.stdout, result.stderr)
     return result
+
+
+async def _kill(proc: asyncio.subprocess.Process, argv: list[str]) -> None:
+    """SIGKILL the command's whole process group, and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        await asyncio.wait_for(proc.wait(), KILL_WAIT)
+    except asyncio.TimeoutError:
+        log.error("%s (pid %d) did not die after SIGKILL", argv[0], proc.pid)
 
 
 _PR_SET_PDEATHSIG = 1

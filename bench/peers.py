@@ -25,7 +25,7 @@ from dbus_fast.aio import MessageBus  # noqa: E402
 
 from bench.common import isolated_world, make_vg_with_lvs  # noqa: E402
 from tests.harness import MANAGER, ROOT, Daemon, MGR, POOL, MiB  # noqa: E402
-from tests.harness import bus_call as call, rss_kib  # noqa: E402
+from tests.harness import bus_call as call, rss_kib, terminate  # noqa: E402
 from tests.lvmenv import cleanup  # noqa: E402
 from storaged.embedded import policy_file  # noqa: E402
 
@@ -176,12 +176,7 @@ class LvmDbusd:
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            terminate(self.proc, 30)
 
 
 async def measure(peer, bus, pairs, cycles):

@@ -11,6 +11,7 @@ The host's identity is its sanlock host_id: storaged.conf's `host_id` wins
 from __future__ import annotations
 
 import logging
+import time
 
 from ..errors import Busy, InvalidArgument, NotSupported, StoragedError
 from ..lvm.lockd import LOCK_MODES, lv_key
@@ -133,9 +134,28 @@ class Shared:
                 if "locked by other host" not in exc.message:
                     raise
                 raise Busy(f"volume {name!r} is active on another host, so it cannot be "
-                           f"activated {want} here ({exc.message}); {LEASE_RULE}") from None
+                           f"activated {want} here ({exc.message}); "
+                           f"{await self._leases_said(pool)}") from None
             finally:
                 await self._refresh([pool])
+
+    async def _leases_said(self, pool: Pool) -> str:
+        """When the lock another host holds frees up, as far as sanlock tells."""
+        try:
+            leases = await self.lvm.host_leases(pool.vg_name)
+        except StoragedError as exc:
+            log.debug("sanlock host_status: %s", exc.message)
+            return LEASE_RULE
+        now = time.monotonic()
+        silent = [lease for lease in leases if lease.host_id != self.host_id and lease.timestamp
+                  and now - lease.last_live > 2 * lease.io_timeout]
+        if not silent:
+            return "every other host in the lockspace is renewing its lease: deactivate it there"
+        return "; ".join(
+            f"host {lease.host_id} has not renewed its sanlock lease for {now - lease.last_live:.0f} s: "
+            + (f"its locks are free in about {lease.seconds_left(now):.0f} s"
+               if lease.seconds_left(now) > 0 else "its lease has expired, try again")
+            for lease in silent)
 
     async def import_pool(self, vg_name: str) -> Pool:
         """Serve a VG that storaged made (here or on another host) as the pool

@@ -12,7 +12,8 @@ import re
 from ..system import runner
 from ..errors import AlreadyExists, Busy, Failed, NoSpace, NotFound
 from ..system.runner import CommandFailed
-from .lockd import LV_HELD_ELSEWHERE, VG_HELD_ELSEWHERE, Lockspace, parse_info
+from .lockd import (LV_HELD_ELSEWHERE, VG_HELD_ELSEWHERE, HostLease, Lockspace, parse_host_status,
+                    parse_info)
 from .report import LV_COLUMNS, PV_COLUMNS, VG_COLUMNS, VgReport, parse_fullreport
 
 log = logging.getLogger(__name__)
@@ -296,6 +297,13 @@ class Lvm:
 
     async def lvrename(self, vg: str, old: str, new: str) -> None:
         await self._lvm(f"renaming volume {old} in {vg} to {new}", "lvrename", vg, old, new)
+
+    async def host_leases(self, vg: str) -> list[HostLease]:
+        """The other hosts' leases in the VG's sanlock lockspace (lvmlockd names it lvm_VG)."""
+        self.calls += 1
+        res = await runner.run(["sanlock", "client", "host_status", "-s", f"lvm_{vg}", "-D"],
+                               timeout=self.timeout)
+        return parse_host_status(res.stdout)
 
     async def lvchange_activate(self, vg: str, name: str, active: bool, mode: str = "") -> None:
         """mode "e" or "s": an exclusive or shared lock in a shared VG."""

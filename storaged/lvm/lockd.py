@@ -49,3 +49,39 @@ def parse_info(text: str) -> dict[str, Lockspace]:
         elif current and len(words) >= 4 and words[:2] == ["LK", "LV"] and words[2] in LOCK_MODES:
             current.lv_locks[lv_key(words[3])] = words[2]
     return spaces
+
+
+@dataclass(frozen=True)
+class HostLease:
+    """Another host's delta lease in a lockspace, as this host's sanlock sees it
+    (`sanlock client host_status -D`; times in this host's monotonic seconds)."""
+
+    host_id: int
+    timestamp: int  # 0: the host has left the lockspace
+    last_live: int
+    io_timeout: int
+
+    def seconds_left(self, now: float) -> float:
+        """Until sanlock takes the host for dead and its locks are free: 8 x
+        its I/O timeout + 60 s after its last renewal seen here."""
+        return self.last_live + 8 * self.io_timeout + 60 - now
+
+
+def parse_host_status(text: str) -> list[HostLease]:
+    leases, head, fields = [], None, {}
+
+    def close():
+        if head and all(k in fields for k in ("last_live", "io_timeout")):
+            leases.append(HostLease(head[0], head[1], fields["last_live"], fields["io_timeout"]))
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) == 3 and words[1] == "timestamp" and words[0].isdigit() and words[2].isdigit():
+            close()
+            head, fields = (int(words[0]), int(words[2])), {}
+        elif head:
+            for word in words:
+                key, _, value = word.partition("=")
+                if value.isdigit():
+                    fields[key] = int(value)
+    close()
+    return leases

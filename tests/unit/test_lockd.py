@@ -34,3 +34,25 @@ def test_lvm_s_words_for_a_lock_held_elsewhere():
     assert VG_HELD_ELSEWHERE.search("  VG vg1 lock failed: held by other host.")
     assert VG_HELD_ELSEWHERE.search("  Global lock failed: held by other host.")
     assert not VG_HELD_ELSEWHERE.search("  LV locked by other host: vg1/v1")
+
+
+HOST_STATUS = """\
+1 timestamp 0
+    last_check=512
+    last_live=420
+    io_timeout=2
+2 timestamp 1844
+    last_check=512
+    last_live=512
+    io_timeout=2
+"""
+
+
+def test_other_hosts_leases_and_when_they_expire():
+    from storaged.lvm.lockd import parse_host_status
+    leases = parse_host_status(HOST_STATUS)
+    assert [(h.host_id, h.timestamp, h.last_live, h.io_timeout) for h in leases] == \
+        [(1, 0, 420, 2), (2, 1844, 512, 2)]
+    # Dead 8 x io_timeout + 60 s after the last renewal seen.
+    assert leases[1].seconds_left(now=520) == 512 + 16 + 60 - 520
+    assert parse_host_status("garbage\n") == []

@@ -135,6 +135,7 @@ async def _serve(args: argparse.Namespace) -> int:
     watcher = Watcher(engine)
     watcher.start()
 
+    bus.announcing = True  # objects that come from now on are signalled (StoragedBus)
     reply = await bus.request_name(BUS_NAME, NameFlag.DO_NOT_QUEUE)
     if reply not in (RequestNameReply.PRIMARY_OWNER, RequestNameReply.ALREADY_OWNER):
         log.error("cannot own %s on the bus (%s): is another storaged running?", BUS_NAME, reply.name)

@@ -22,17 +22,24 @@ OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager"
 class StoragedBus(PatientMessageBus):
     """dbus-fast emits InterfacesAdded/Removed from the object's own path; the
     ObjectManager specification (and GDBus, udisks clients) want them from the
-    manager's path, with every property, so emit them ourselves."""
+    manager's path, with every property, so emit them ourselves.
+
+    Not before the daemon owns its name (`announcing`): no client can follow
+    objects of a unique name it has not seen yet, and at start-up with 10,000
+    volumes each signal would cost its properties' marshalling for nobody.
+    Clients that come later read GetManagedObjects."""
+
+    announcing = False
 
     def _emit_interface_added(self, path, interface):
-        if self._disconnected or not path.startswith(ROOT_PATH + "/"):
+        if not self.announcing or self._disconnected or not path.startswith(ROOT_PATH + "/"):
             return
         props = interface.props() if hasattr(interface, "props") else {}
         self.send(Message.new_signal(ROOT_PATH, OBJECT_MANAGER, "InterfacesAdded",
                                      "oa{sa{sv}}", [path, {interface.name: props}]))
 
     def _emit_interface_removed(self, path, removed_interfaces):
-        if self._disconnected or not path.startswith(ROOT_PATH + "/"):
+        if not self.announcing or self._disconnected or not path.startswith(ROOT_PATH + "/"):
             return
         self.send(Message.new_signal(ROOT_PATH, OBJECT_MANAGER, "InterfacesRemoved",
                                      "oas", [path, removed_interfaces]))

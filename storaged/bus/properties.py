@@ -40,6 +40,10 @@ class ModelInterface(ServiceInterface):
 
     def props(self, names=None) -> dict[str, Variant]:
         """Every property (for InterfacesAdded), or the named ones (for PropertiesChanged)."""
-        rows = self.TABLE if names is None else [self.BY_NAME[n] for n in names if n in self.BY_NAME]
-        obj = self.model()
-        return {p.name: Variant(p.signature, p.read(obj)) for p in rows}
+        return table_props(self.TABLE, self.model(), names)
+
+
+def table_props(table, obj, names=None) -> dict[str, Variant]:
+    """The properties of `table` read from `obj`: all, or the named ones."""
+    rows = table if names is None else [p for p in table if p.name in names]
+    return {p.name: Variant(p.signature, p.read(obj)) for p in rows}

@@ -1,10 +1,17 @@
 """Keeps the bus objects in step with the engine: export, unexport, and one
-signal per change. Implements the engine's Listener."""
+signal per change. Implements the engine's Listener.
+
+Volumes are many (10,000 in a pool is a goal), and exporting one costs
+dbus-fast an introspection of the interface class and a handler per method.
+So a volume's object is exported when a call first reaches it (or its pool's
+node is introspected: `busctl tree`); until then GetManagedObjects and the
+signals, which this module sends itself for volumes, are all there is of it,
+and all a client can tell."""
 import logging
 
 from dbus_fast import Message, MessageType, Variant
 
-from ..api import MANAGER_PATH, ROOT_PATH, job_path, pool_path, volume_path
+from ..api import MANAGER_PATH, ROOT_PATH, VOLUME_IFACE, VOLUME_PROPERTIES, job_path, pool_path, volume_path
 from ..engine import Engine
 from ..model.state import Pool, Volume
 from .calls import Callers, remember_call
@@ -12,11 +19,18 @@ from .connection import PatientMessageBus
 from .job import JobInterface
 from .manager import ManagerInterface, ObjectManagerInterface
 from .pool import PoolInterface
+from .properties import table_props
 from .volume import VolumeInterface
 
 log = logging.getLogger(__name__)
 
 OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager"
+PROPERTIES = "org.freedesktop.DBus.Properties"
+POOLS_PREFIX = ROOT_PATH + "/pools/"
+
+
+def _is_volume(path: str) -> bool:
+    return path.startswith(POOLS_PREFIX) and "/volumes/" in path
 
 
 class StoragedBus(PatientMessageBus):
@@ -32,14 +46,17 @@ class StoragedBus(PatientMessageBus):
     announcing = False
 
     def _emit_interface_added(self, path, interface):
-        if not self.announcing or self._disconnected or not path.startswith(ROOT_PATH + "/"):
+        # Volumes: BusService signals them itself (they are exported on demand).
+        if not self.announcing or self._disconnected or not path.startswith(ROOT_PATH + "/") \
+                or _is_volume(path):
             return
         props = interface.props() if hasattr(interface, "props") else {}
         self.send(Message.new_signal(ROOT_PATH, OBJECT_MANAGER, "InterfacesAdded",
                                      "oa{sa{sv}}", [path, {interface.name: props}]))
 
     def _emit_interface_removed(self, path, removed_interfaces):
-        if not self.announcing or self._disconnected or not path.startswith(ROOT_PATH + "/"):
+        if not self.announcing or self._disconnected or not path.startswith(ROOT_PATH + "/") \
+                or _is_volume(path):
             return
         self.send(Message.new_signal(ROOT_PATH, OBJECT_MANAGER, "InterfacesRemoved",
                                      "oas", [path, removed_interfaces]))
@@ -54,9 +71,12 @@ class BusService:
         self.callers = Callers(bus, engine.settings.polkit_timeout)
         self.manager = ManagerInterface(engine, self.callers)
         self.pools: dict[str, PoolInterface] = {}
+        # Every volume by its object path, and those exported so far.
+        self.volume_models: dict[str, tuple[Pool, Volume]] = {}
         self.volumes: dict[str, VolumeInterface] = {}
         bus.add_message_handler(remember_call)
         bus.add_message_handler(self._managed_objects)
+        bus.add_message_handler(self._export_on_demand)
         bus.export(ROOT_PATH, ObjectManagerInterface())
         bus.export(MANAGER_PATH, self.manager)
         self.jobs: dict[int, JobInterface] = {}
@@ -73,11 +93,36 @@ class BusService:
         objects = {MANAGER_PATH: {self.manager.name: self.manager.props()}}
         for uuid, iface in self.pools.items():
             objects[pool_path(uuid)] = {iface.name: iface.props()}
-        for uuid, iface in self.volumes.items():
-            objects[volume_path(iface.pool.uuid, uuid)] = {iface.name: iface.props()}
+        for path, (_, vol) in self.volume_models.items():
+            objects[path] = {VOLUME_IFACE: table_props(VOLUME_PROPERTIES, vol)}
         for job_id, iface in self.jobs.items():
             objects[job_path(job_id)] = {iface.name: iface.props()}
         return Message.new_method_return(msg, "a{oa{sa{sv}}}", [objects])
+
+    def _export_on_demand(self, msg: Message):
+        """Export the volume a call is for, or every volume of a pool whose
+        node is introspected, then let dbus-fast answer (returns False)."""
+        if msg.message_type != MessageType.METHOD_CALL or not msg.path.startswith(POOLS_PREFIX):
+            return False
+        if _is_volume(msg.path):
+            self._export_volume(msg.path)
+        elif msg.member == "Introspect":
+            below = msg.path.rstrip("/") + "/"
+            for path in [p for p in self.volume_models if p.startswith(below) and p not in self.volumes]:
+                self._export_volume(path)
+        return False
+
+    def _export_volume(self, path: str) -> None:
+        if path in self.volumes or path not in self.volume_models:
+            return
+        pool, vol = self.volume_models[path]
+        iface = VolumeInterface(self.engine, self.callers, pool, vol)
+        self.volumes[path] = iface
+        self.bus.export(path, iface)
+
+    def _signal(self, path: str, interface: str, member: str, signature: str, body: list) -> None:
+        if self.bus.announcing and not self.bus._disconnected:
+            self.bus.send(Message.new_signal(path, interface, member, signature, body))
 
     # -------------------------------------------------- Listener
 
@@ -101,18 +146,23 @@ class BusService:
             _emit(iface, iface.props(changed))
 
     def volume_added(self, pool: Pool, vol: Volume) -> None:
-        iface = VolumeInterface(self.engine, self.callers, pool, vol)
-        self.volumes[vol.uuid] = iface
-        self.bus.export(volume_path(pool.uuid, vol.uuid), iface)
+        path = volume_path(pool.uuid, vol.uuid)
+        self.volume_models[path] = (pool, vol)
+        self._signal(ROOT_PATH, OBJECT_MANAGER, "InterfacesAdded", "oa{sa{sv}}",
+                     [path, {VOLUME_IFACE: table_props(VOLUME_PROPERTIES, vol)}])
 
     def volume_removed(self, pool: Pool, vol: Volume) -> None:
         self._unexport_volume(pool, vol)
 
     def volume_changed(self, pool: Pool, vol: Volume, changed: set[str]) -> None:
-        iface = self.volumes.get(vol.uuid)
-        if iface:
+        path = volume_path(pool.uuid, vol.uuid)
+        if path not in self.volume_models:
+            return
+        self.volume_models[path] = (pool, vol)
+        if iface := self.volumes.get(path):
             iface.volume = vol
-            _emit(iface, iface.props(changed))
+        if props := table_props(VOLUME_PROPERTIES, vol, changed):
+            self._signal(path, PROPERTIES, "PropertiesChanged", "sa{sv}as", [VOLUME_IFACE, props, []])
 
     def job_added(self, job) -> None:
         iface = JobInterface(self.callers, job)
@@ -135,9 +185,12 @@ class BusService:
             self.bus.unexport(job_path(job.id), iface)
 
     def _unexport_volume(self, pool: Pool, vol: Volume) -> None:
-        iface = self.volumes.pop(vol.uuid, None)
-        if iface:
-            self.bus.unexport(volume_path(pool.uuid, vol.uuid), iface)
+        path = volume_path(pool.uuid, vol.uuid)
+        if self.volume_models.pop(path, None) is None:
+            return
+        if iface := self.volumes.pop(path, None):
+            self.bus.unexport(path, iface)
+        self._signal(ROOT_PATH, OBJECT_MANAGER, "InterfacesRemoved", "oas", [path, [VOLUME_IFACE]])
 
 
 def _emit(iface, props: dict[str, Variant]) -> None:

@@ -385,9 +385,11 @@ shutdown_results() {
     fi
     # The shared stage's hosts power off with the shared pool running (and, on
     # B after the failover, a volume active): the same unit must stop it, or
-    # sanlock and lvmlockd hold the poweroff for minutes.
+    # sanlock and lvmlockd hold the poweroff for minutes. (PHASE.pool-up: the
+    # guest saw the pool running; without it an earlier FAIL says why.)
     case "$phase" in
         shared-*)
+            [ -f "$RUN/share/results/$phase.pool-up" ] || { echo "PASS $phase.shutdown"; return; }
             if ! grep -qE "(^|: )Pool shared1 stopped$" <<< "$text"; then
                 echo "FAIL $phase.shutdown: no 'Pool shared1 stopped' on the console: storaged-network-pools.service did not stop the shared pool at poweroff (took ${SH_OFF[$phase]:-?}s from 'LAB powering off' to QEMU's exit)"
                 return
@@ -619,8 +621,8 @@ echo "image: ${T_IMAGE}s, $IMAGE_STATUS"
 for phase in boot1 boot2 shared-a shared-b shared-a2 shared-b2; do
     [ -n "${BOOT_WALL[$phase]:-}" ] || continue
     echo "$phase: QEMU ${BOOT_WALL[$phase]}s in all; boot to ready ${BOOT_READY[$phase]}s (host)," \
-        "$(guest_time "$phase" boot)s (guest uptime); suite $(guest_time "$phase" suite)s (guest)" \
-        "${SH_OFF[$phase]:+; poweroff ${SH_OFF[$phase]}s (host)}"
+        "$(guest_time "$phase" boot)s (guest uptime); suite $(guest_time "$phase" suite)s (guest)${SH_OFF[$phase]:+;" \
+        "poweroff ${SH_OFF[$phase]}s (host)}"
 done
 [ -z "$SHARED_WALL" ] || echo "shared stage: ${SHARED_WALL}s wall"
 echo "total: $((SECONDS - T0))s"

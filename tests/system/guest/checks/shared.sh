@@ -18,6 +18,8 @@ SHARED_XML="<pool type='lvm'><name>$SHARED_POOL</name><locking type='sanlock'/>\
 SHARED_DISK_BYTES=2147483648                # run.sh: SHARED_DISK_SIZE=2G
 SMALL=4194304                               # 4 MiB: one extent
 LAB_VG=labshared                            # the plain-LVM check's VG (removed again)
+# The agent keeps fd 7 open (the second serial port): LVM would warn at every command.
+export LVM_SUPPRESS_FD_WARNINGS=1
 
 peer() { if [ "$LAB_HOST" = a ]; then echo b; else echo a; fi; }
 on_a() { [ "$LAB_HOST" = a ]; }
@@ -67,6 +69,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / (b > 0 ? b : 1) }'
 sd_try() { python3 "$GUEST/sdbus.py" call "$@"; }
 
 shared_pool_path() { state_need pool.shared; }
+# For run.sh: the pool runs on this host, so its poweroff must stop it.
+pool_up() { : > "$RESULTS/$PHASE.pool-up"; }
 shared_vg() { state_need vg.shared; }
 vol_of() { bus_call "$SD_MANAGER" "$IF_MANAGER" LookupVolume ss "$SHARED_POOL" "$1"; }
 vol_lock() { bus_get "$1" "$IF_VOLUME" Lock; }
@@ -185,7 +189,17 @@ lab_shared_lvm() {
         lvchange -an "$LAB_VG/lv1"
         lvremove -q -y "$LAB_VG/lv1"
         peer_wait lab-vg-stopped 60 > /dev/null
-        vgremove -y "$LAB_VG"
+        # A's sanlock sees B's released lease at its next renewal (seconds):
+        # until then vgremove says "Lockspace ... not stopped on other hosts".
+        local start=$SECONDS
+        until out=$(vgremove -y "$LAB_VG" 2>&1); do
+            echo "$out"
+            grep -q "not stopped on other hosts" <<< "$out" || fail "vgremove $LAB_VG on A: $out"
+            ((SECONDS - start < 60)) || fail "vgremove $LAB_VG on A: still '$out' 60 s after B stopped its lockspace"
+            sleep 3
+        done
+        echo "$out"
+        echo "vgremove succeeded $((SECONDS - start)) s after B's lock stop"
         wipefs -a "$SHARED_DEV"
         sync_put lab-vg-removed
     else
@@ -241,6 +255,7 @@ shared_pool() {
     [[ "$tags" == *"$SHARED_POOL"* && "$tags" == *"$uuid"* ]] || fail "VG $vg's tags '$tags' do not carry the pool's name and UUID $uuid"
     state_set pool.shared "$pool"
     state_set vg.shared "$vg"
+    pool_up
     if on_a; then
         sync_put pool-created "$vg $pool $uuid"
         value=$(peer_wait pool-imported 280)
@@ -552,6 +567,7 @@ shared_after_crash() {
     done
     [ -n "$seen_degraded" ] \
         || fail "the pool was already running at the first look (uptime ${up}s): the wait for A's old lease was not seen as degraded"
+    pool_up
     info "host a after its crash: degraded ('$seen_degraded') then running $((SECONDS - start)) s after the first look (uptime ${up}s then)"
     local status
     status=$(sanlock client status)
@@ -564,6 +580,7 @@ shared_after_reboot() {
     local pool vg vol dev
     pool=$(shared_pool_path); vg=$(shared_vg)
     wait_shared_running "$pool" 150
+    pool_up
     local status info
     status=$(sanlock client status); info=$(lvmlockctl --info)
     echo "$status"; echo "$info"

@@ -5,7 +5,7 @@
 _storagectl_verbs="pool-list pool-info pool-dumpxml pool-define pool-create pool-build
 pool-start pool-stop pool-delete pool-undefine pool-refresh pool-autostart pool-add-pv
 pool-remove-pv vol-list vol-info vol-path vol-dumpxml vol-create vol-create-xml vol-delete
-vol-resize vol-wipe resolve-disk pool-import-libvirt domain-resolve job-list job-cancel monitor
+vol-resize vol-wipe resolve-disk pool-import pool-import-libvirt domain-resolve job-list job-cancel monitor
 version pool-thin-create vol-snapshot vol-revert vol-clone vol-rename vol-activate vol-deactivate
 vol-upload vol-download"
 
@@ -44,13 +44,14 @@ _storagectl()
     local n=${#args[@]} words=""
     case $verb:$n in
         pool-define:0 | pool-create:0 | resolve-disk:0 | pool-add-pv:1 | vol-create-xml:1 | \
-        vol-upload:2 | vol-download:2)
+        vol-upload:2 | vol-download:2 | pool-import-libvirt:0 | domain-resolve:0)
             compopt -o filenames 2>/dev/null
             COMPREPLY=($(compgen -f -- "$cur"))
             return ;;
         job-cancel:0)
             words=$("$cmd" "${bus[@]}" job-list --name 2>/dev/null) ;;
-        pool-list:* | job-list:* | monitor:* | version:* | pool-define:* | pool-create:*)
+        pool-list:* | job-list:* | monitor:* | version:* | pool-define:* | pool-create:* | \
+        pool-import:* | pool-import-libvirt:* | domain-resolve:*)
             ;;
         pool-*:0 | vol-*:0)
             words=$("$cmd" "${bus[@]}" pool-list --name 2>/dev/null) ;;

@@ -113,6 +113,12 @@ POOL_PROPERTIES = (
              "the thin pool's metadata space in use, 0 to 1"),
     Property("VirtualAllocation", "t", lambda p: p.virtual_allocation,
              "the sum of the thin volumes' sizes (above ThinPoolSize when overcommitted)"),
+    Property("Shared", "b", lambda p: bool(p.definition.lock_type),
+             "a pool shared by several hosts (lvmlockd)", column=True),
+    Property("LockType", "s", lambda p: p.definition.lock_type,
+             "the lvmlockd lock type of a shared pool (sanlock), empty for a local pool"),
+    Property("HostId", "u", lambda p: p.host_id,
+             "this host's sanlock host_id in a shared pool (0 for a local pool)"),
 )
 
 VOLUME_PROPERTIES = (
@@ -128,6 +134,9 @@ VOLUME_PROPERTIES = (
              "the volume this one is a snapshot of ('/' when none)", column=True),
     Property("DataUsage", "d", lambda v: v.data_usage,
              "a thin volume's written share, a snapshot's copy-on-write space in use, 0 to 1",
+             column=True),
+    Property("Lock", "s", lambda v: v.lock,
+             "in a shared pool, the lock this host holds on it: exclusive, shared or none",
              column=True),
 )
 

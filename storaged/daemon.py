@@ -20,6 +20,7 @@ from .errors import InvalidArgument, StoragedError
 from .model.sizes import parse_size
 from .notify import notify, setup_logging
 from .engine import Engine, Settings
+from .engine.settings import MAX_HOST_ID
 from .engine.watch import Watcher
 
 log = logging.getLogger("storaged")
@@ -72,6 +73,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
         s.polkit_timeout = conf.getfloat("daemon", "polkit_timeout")
         if s.polkit_timeout <= 0:
             raise InvalidArgument("storaged.conf polkit_timeout must be a positive number of seconds")
+    if conf.has_option("daemon", "host_id"):
+        text = conf.get("daemon", "host_id").strip()
+        if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_HOST_ID:
+            raise InvalidArgument(f"storaged.conf host_id: {text!r} must be a whole number from 1 "
+                                  f"to {MAX_HOST_ID}, different on every host sharing a pool")
+        s.host_id = int(text)
     if args.default_pool_size:
         s.default_pool_size = parse_size(args.default_pool_size, field="--default-pool-size")
     if args.no_default_pool:

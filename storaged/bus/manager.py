@@ -66,6 +66,11 @@ class ManagerInterface(ModelInterface):
         return pool_path((await self.engine.import_libvirt_pool(xml)).uuid)
 
     @method()
+    @call(MANAGE_POOLS)
+    async def ImportPool(self, volume_group: "s") -> "o":
+        return pool_path((await self.engine.import_pool(volume_group)).uuid)
+
+    @method()
     @call()
     async def ResolveDomain(self, domain_xml: "s") -> "s":
         return self.engine.resolve_domain(domain_xml)

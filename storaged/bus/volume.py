@@ -81,8 +81,8 @@ class VolumeInterface(ModelInterface):
     @method()
     @call(MANAGE_VOLUMES)
     async def Activate(self, options: "a{sv}"):
-        no_options(options)
-        await self.engine.set_volume_active(self.pool, self.volume.name, True)
+        shared = options_of(options, {"shared": "b"}).get("shared", False)
+        await self.engine.activate_volume(self.pool, self.volume.name, shared)
 
     @method()
     @call(MANAGE_VOLUMES)

@@ -13,7 +13,8 @@ from .render import Objects, job_number, one_line
 # UnknownMethod both for a missing method and for a path it does not export, so
 # for these it means "not supported yet"; for any other it means the object went.
 NEWER_METHODS = {"AddPhysicalVolume", "RemovePhysicalVolume", "Resize", "Wipe", "CreateThinPool",
-                 "Snapshot", "Revert", "Clone", "Rename", "Activate", "Deactivate", "Open"}
+                 "Snapshot", "Revert", "Clone", "Rename", "Activate", "Deactivate", "Open",
+                 "ImportPool"}
 
 
 class CliError(client.Error):

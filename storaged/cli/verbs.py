@@ -162,8 +162,9 @@ def has_network_pv(xml: str) -> bool:
 @verb("pool-stop", "stop a pool: deactivate it and take its PVs down",
       arg("pool", metavar="POOL", nargs="?", help="the pool's name"),
       arg("--network", action="store_true",
-          help="instead of one POOL, every started pool with an iSCSI or NFS PV; does nothing "
-               "when storaged is not running (the shutdown unit storaged-network-pools uses this)"))
+          help="instead of one POOL, every started pool with an iSCSI or NFS PV or shared "
+               "between hosts; does nothing when storaged is not running (the shutdown unit "
+               "storaged-network-pools uses this)"))
 async def pool_stop(c, a):
     if bool(a.pool) == a.network:
         raise CliError("InvalidArgument", "pool-stop takes a POOL or --network (one of them)")
@@ -179,8 +180,8 @@ async def pool_stop(c, a):
     failed = []
     for path, props in objs.of(POOL_IFACE):
         name = props["Name"]
-        if props["State"] == "inactive" or \
-                not has_network_pv(await c.call(path, POOL_IFACE, "GetXML")):
+        if props["State"] == "inactive" or not (
+                props.get("Shared") or has_network_pv(await c.call(path, POOL_IFACE, "GetXML"))):
             continue
         try:
             await c.call(path, POOL_IFACE, "Stop")
@@ -306,6 +307,16 @@ async def pool_import_libvirt(c, a):
     name = await c.get(path, POOL_IFACE, "Name")
     await check_running(c, path, name)
     print(f"Pool {name} imported from libvirt")
+
+
+@verb("pool-import", "serve a volume group storaged made (on another host sharing it, or "
+      "before an undefine) as its pool again, started",
+      arg("volume_group", metavar="VG", help="the volume group's name"))
+async def pool_import(c, a):
+    path = await c.call(MANAGER_PATH, MANAGER_IFACE, "ImportPool", "s", [a.volume_group])
+    name = await c.get(path, POOL_IFACE, "Name")
+    await check_running(c, path, name)
+    print(f"Pool {name} imported from volume group {a.volume_group}")
 
 
 verb("domain-resolve", "turn every <disk type='volume'> of a libvirt <domain> into a block disk",

@@ -71,10 +71,14 @@ async def vol_rename(c, a):
     print(f"Volume {a.volume} renamed to {a.name} in pool {a.pool}")
 
 
-@verb("vol-activate", "give a volume its block device", POOL, VOLUME)
+@verb("vol-activate", "give a volume its block device (in a shared pool: lock it for this host)",
+      POOL, VOLUME, arg("--shared", action="store_true",
+                        help="in a shared pool, a shared lock: other hosts may activate it too "
+                             "(live migration)"))
 async def vol_activate(c, a):
-    await c.call(await c.volume(a.pool, a.volume), VOLUME_IFACE, "Activate", "a{sv}", [{}])
-    print(f"Volume {a.volume} activated")
+    options = {"shared": Variant("b", True)} if a.shared else {}
+    await c.call(await c.volume(a.pool, a.volume), VOLUME_IFACE, "Activate", "a{sv}", [options])
+    print(f"Volume {a.volume} activated{' shared' if a.shared else ''}")
 
 
 @verb("vol-deactivate", "take a volume's block device away (refused while it is open)", POOL, VOLUME)

@@ -15,6 +15,7 @@ tells a listener what changed. `Engine` is a facade over one file per concern:
   snapshots.py  snapshots, revert, rename, activation
   clone.py      clones (and the copy Job), Open
   physical.py   adding and removing physical volumes
+  shared.py     pools shared by several hosts (lvmlockd, sanlock): locks, ImportPool
   reconcile.py  refreshes from LVM's reports
   disks.py      ResolveDisk
   jobs.py, store.py, watch.py  Jobs, files on disk, noticing outside changes
@@ -36,6 +37,7 @@ from .reconcile import Reconcile
 from .recovery import Recovery
 from .registry import Listener, NullListener, Registry
 from .settings import Settings
+from .shared import Shared
 from .snapshots import Snapshots
 from .store import Store
 from .thin import Thin
@@ -46,7 +48,7 @@ __all__ = ["Engine", "Listener", "Settings"]
 
 
 class Engine(Registry, Journal, Boot, Recovery, Build, Lifecycle, Volumes, PhysicalVolumes,
-             Reconcile, Disks, Thin, Snapshots, Clones):
+             Reconcile, Disks, Thin, Snapshots, Clones, Shared):
     """Every operation on pools and volumes; each part is a mixin in its own
     file, sharing the attributes set here."""
 

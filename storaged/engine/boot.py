@@ -15,6 +15,7 @@ from ..system.host import boot_id, device_mapper_available
 log = logging.getLogger(__name__)
 
 NETWORK_LATER = "its iSCSI or NFS sources are brought up once storaged has started"
+SHARED_LATER = "its lockspace is joined once storaged has started"
 
 
 class Boot:
@@ -24,6 +25,7 @@ class Boot:
         """The boot path: load definitions, make the default pool on a new host,
         and start every autostart pool (re-attach, vgscan, check, activate)."""
         await self.lvm.probe()
+        self._check_host_ids()
         self.activation = await self.lvm.activation_enabled() and device_mapper_available()
         for definition, autostart in self.store.load():
             pool = Pool(definition=definition, autostart=autostart)
@@ -39,12 +41,14 @@ class Boot:
         # Local pools now, before READY=1: they are the host's storage that
         # guests wait for. Pools on iSCSI or NFS after it (start_network_pools),
         # so that a network that is late or a server that is down delays no unit
-        # ordered after storaged.
-        self._network_pools = [p for p in wanted if self._on_network(p)]
+        # ordered after storaged; shared pools too, as joining a lockspace
+        # takes seconds, and minutes after a crash.
+        self._network_pools = [p for p in wanted if self._on_network(p) or p.definition.lock_type]
         if local := [p for p in wanted if p not in self._network_pools]:
             await self._start_pools(local)
         for pool in self._network_pools:
-            self._set_state(pool, PoolState.DEGRADED, NETWORK_LATER)
+            self._set_state(pool, PoolState.DEGRADED,
+                            NETWORK_LATER if self._on_network(pool) else SHARED_LATER)
         await self._recover_volumes()
         self._retry_task = asyncio.ensure_future(self._retry_sources_forever())
 
@@ -106,7 +110,11 @@ class Boot:
                 continue
             backends = [(src, self._backend(src)) for src in pool.definition.sources]
             due = [(s, b) for s, b in backends if b.retried and b.problem(s)]
-            if not due:
+            # A lockspace not joined because lvmlockd or sanlock was not running
+            # yet; a setting that is missing waits for a restart instead.
+            lockspace = "lockspace" in pool.source_problems and self.lvm.use_lvmlockd \
+                and self.host_id and self.activation
+            if not due and not lockspace:
                 continue
             try:
                 for src, backend in due:
@@ -119,6 +127,7 @@ class Boot:
                     pool.bringup_errors[src.key] = exc.message
                     self.request_refresh()
                 continue
-            log.info("pool %s: %d source(s) back; starting it again", pool.name, len(due))
+            log.info("pool %s: %s; starting it again", pool.name,
+                     f"{len(due)} source(s) back" if due else "joining its lockspace")
             # Start is the retry for a degraded pool: vgscan, activate, refresh.
             await self._start_pools([pool])

@@ -22,6 +22,8 @@ class Build:
         definition = parse_pool(xml)
         if definition.thin_pool or any(v.thin for v in definition.volumes):
             self._require_dm(f"pool {definition.name!r}'s thin pool")  # before anything is made
+        if definition.lock_type:
+            self._require_shared_ready(definition.name)
         async with self._defs_lock:
             # Intent first: after a crash at any later step the next start rolls
             # this CreatePool back (see recovery.py).
@@ -48,6 +50,8 @@ class Build:
         return pool
 
     async def build(self, pool: Pool) -> None:
+        if pool.definition.lock_type:
+            self._require_shared_ready(pool.name)
         async with pool.lock:
             # Intent first: a crash mid-build of a pool that had nothing built
             # is rolled back at the next start (recovery.py) rather than
@@ -105,7 +109,9 @@ class Build:
                                           f"volume group {pool.vg_name!r} does not exist")
                 record.vg_created = True
                 self._save_record(pool.uuid, record)
-                await self.lvm.vgcreate(pool.vg_name, new_devices)
+                await self.lvm.vgcreate(pool.vg_name, new_devices, pool.name, pool.uuid,
+                                        shared=bool(pool.definition.lock_type),
+                                        host_id=self.settings.host_id)
                 created_vg = True
             elif new_devices:
                 await self.lvm.vgextend(pool.vg_name, new_devices)
@@ -133,6 +139,7 @@ class Build:
             # Undo in reverse: what this build added to LVM, then its PVs and files.
             try:
                 if created_vg:
+                    # A shared VG's lockspace was started by vgcreate; vgremove stops it.
                     await self.lvm.vgremove(pool.vg_name)
                 for device in extended:
                     await self.lvm.vgreduce(pool.vg_name, device)

@@ -40,6 +40,12 @@ class Lifecycle:
             if pools:
                 await self.lvm.vgscan()
             for pool in pools:
+                if pool.definition.lock_type:
+                    # Shared: join the lockspace, activate nothing. Each volume
+                    # is activated (and so locked) where a guest needs it.
+                    await self._start_lockspace(pool)
+                    pool.state = PoolState.RUNNING
+                    continue
                 try:
                     await self.lvm.vgchange_activate(pool.vg_name, True)
                 except NotFound:
@@ -68,7 +74,10 @@ class Lifecycle:
 
     async def _bring_down(self, pool: Pool) -> None:
         try:
-            await self.lvm.vgchange_activate(pool.vg_name, False)
+            if pool.definition.lock_type:
+                await self._stop_lockspace(pool)  # its volumes deactivated, its leases given up
+            else:
+                await self.lvm.vgchange_activate(pool.vg_name, False)
         except NotFound:
             pass
         for src in reversed(pool.definition.sources):
@@ -127,6 +136,11 @@ class Lifecycle:
             except (Degraded, NotSupported, Failed):
                 pass  # gone already: nothing of it to remove
         try:
+            if remove_vg and pool.definition.lock_type:
+                # LVM removes a shared VG only from inside its lockspace, and
+                # only once every other host has left it.
+                self._require_shared_ready(pool.name)
+                await self.lvm.lock_start(pool.vg_name, self.settings.host_id)
             if remove_vg:
                 try:
                     lvs = await self.lvm.lv_tags(pool.vg_name)
@@ -143,6 +157,10 @@ class Lifecycle:
                     await self.lvm.vgremove(pool.vg_name)
                 except NotFound:
                     pass
+                except StoragedError:
+                    if pool.definition.lock_type:
+                        await self._quietly(pool, self.lvm.lock_stop(pool.vg_name))
+                    raise
             pv_vgs = await self.lvm.pv_vg_names()
             for device in devices:
                 if device in pv_vgs and (not pv_vgs[device] or

@@ -90,7 +90,7 @@ class Reconcile:
         return changed
 
     def _recheck_sources(self, pool: Pool) -> bool:
-        problems = {k: v for k, v in pool.source_problems.items() if k == "activation"}
+        problems = {k: v for k, v in pool.source_problems.items() if k in ("activation", "lockspace")}
         for src in pool.definition.sources:
             problem = self._backend(src).problem(src)
             if problem:
@@ -151,6 +151,7 @@ class Reconcile:
             before = await fingerprints(self.pv_devices())
             reports = await self.lvm.fullreport()
             self.refreshes += 1
+            await self._refresh_locks(pools)
         by_uuid = {r.vg.uuid: r for r in reports.values()}
         for pool in pools:
             if not pool.active and not starting:
@@ -230,17 +231,18 @@ class Reconcile:
         for lv in report.lvs:
             seen.add(lv.uuid)
             old = pool.volumes.get(lv.uuid)
+            lock = self._lock_of(pool, lv.uuid, lv.active)
             if old and (old.name, old.path, old.capacity, old.active, old.thin, old.snapshot,
-                        old.origin, old.data_usage) == \
+                        old.origin, old.data_usage, old.lock) == \
                     (lv.name, lv.path, lv.size, lv.active, lv.thin, lv.snapshot, lv.origin_uuid,
-                     lv.data_percent):
+                     lv.data_percent, lock):
                 # Unchanged in every changeable Volume property (api.py; keep
                 # this in step): the common case at 10,000 volumes.
                 old.open = lv.open
                 continue
             new = Volume(uuid=lv.uuid, pool_uuid=pool.uuid, name=lv.name, path=lv.path, capacity=lv.size,
                          active=lv.active, open=lv.open, thin=lv.thin, snapshot=lv.snapshot,
-                         origin=lv.origin_uuid, data_usage=lv.data_percent)
+                         origin=lv.origin_uuid, data_usage=lv.data_percent, lock=lock)
             pool.volumes[lv.uuid] = new
             if old is None:
                 self.listener.volume_added(pool, new)

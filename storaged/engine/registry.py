@@ -123,6 +123,7 @@ class Registry:
         self._publish(pool)
 
     def _add(self, pool: Pool) -> None:
+        pool.host_id = self.host_id if pool.definition.lock_type else 0
         pool.published = changeable(POOL_PROPERTIES, pool)
         self.listener.pool_added(pool)
 

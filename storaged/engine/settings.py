@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 from ..system.runner import COMMAND_TIMEOUT
 
+MAX_HOST_ID = 2000  # sanlock's limit (lvmlockd(8))
+
 
 @dataclass
 class Settings:
@@ -24,3 +26,6 @@ class Settings:
     # Seconds polkit may take to answer a non-interactive check before the call
     # is refused (an interactive one, with a person typing, gets 120).
     polkit_timeout: float = 25.0
+    # This host's identity among those sharing a pool (1-2000; 0: not set
+    # here, LVM's local/host_id in lvmlocal.conf applies). See shared.py.
+    host_id: int = 0

@@ -31,6 +31,7 @@ class Snapshots:
     async def snapshot_volume(self, pool: Pool, name: str, new: str, size: int | None) -> Volume:
         check_lv_in_vg(new, pool.vg_name, "snapshot name")
         vol = self.volume(pool, name)
+        self._refuse_in_shared_pool(pool, "snapshots")
         if size is not None and size <= 0:
             raise InvalidArgument("option size: a snapshot's copy-on-write space must be above zero")
         if vol.snapshot:

@@ -37,6 +37,12 @@ class Thin:
                                f"(its kernel has no device-mapper driver or LVM's activation is "
                                f"off, so LVM runs metadata-only); nothing was changed")
 
+    def _refuse_in_shared_pool(self, pool: Pool, what: str) -> None:
+        if pool.definition.lock_type:
+            raise NotSupported(f"pool {pool.name!r} is shared between hosts and has no {what}: "
+                               f"LVM activates thin pools and snapshots on one host only, never "
+                               f"shared, so no other host could take them over; nothing was changed")
+
     def _no_thin_pool(self, pool: Pool) -> NotSupported:
         return NotSupported(
             f"pool {pool.name!r} has no thin pool, which thin volumes live in: add one with "
@@ -45,6 +51,7 @@ class Thin:
 
     async def create_thin_pool(self, pool: Pool, size: int, threshold: int = DEFAULT_THRESHOLD,
                                percent: int = DEFAULT_PERCENT) -> None:
+        self._refuse_in_shared_pool(pool, "a thin pool")
         if size <= 0:
             raise InvalidArgument("size: a thin pool needs a size above zero")
         check_autoextend(threshold, percent, "option")

@@ -84,8 +84,10 @@ class Volumes:
         new = find_lv(text, name) if text else None
         if new is None or new.seqno <= pool.seqno or new.uuid in pool.volumes:
             return None
+        # In a shared VG, lvcreate activates the new LV with an exclusive lock.
         vol = Volume(uuid=new.uuid, pool_uuid=pool.uuid, name=name, path=f"/dev/{pool.vg_name}/{name}",
-                     capacity=size, active=self.activation, thin=thin)
+                     capacity=size, active=self.activation, thin=thin,
+                     lock="exclusive" if pool.definition.lock_type and self.activation else "none")
         pool.seqno = new.seqno
         pool.volumes[vol.uuid] = vol
         if thin:

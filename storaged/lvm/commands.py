@@ -12,6 +12,7 @@ import re
 from ..system import runner
 from ..errors import AlreadyExists, Busy, Failed, NoSpace, NotFound
 from ..system.runner import CommandFailed
+from .lockd import LV_HELD_ELSEWHERE, VG_HELD_ELSEWHERE, Lockspace, parse_info
 from .report import LV_COLUMNS, PV_COLUMNS, VG_COLUMNS, VgReport, parse_fullreport
 
 log = logging.getLogger(__name__)
@@ -20,9 +21,18 @@ LVM = "lvm"
 # Every LV storaged allocates carries this tag, so that Delete can tell its own
 # volumes from those an admin made in the same VG with plain lvm commands.
 OWN_TAG = "storaged"
+# Every VG storaged creates carries its pool's name and UUID as tags, so that
+# another host (or this one, after Undefine) can serve it again: ImportPool.
+POOL_NAME_TAG, POOL_UUID_TAG = "storaged.pool=", "storaged.uuid="
+# `vgchange --lock-start` waits for this host's own lease after a crash:
+# 8 x sanlock's I/O timeout + 60 s (140 s with the default 10 s), and more.
+LOCK_START_TIMEOUT = 600.0
+# A VG lock another host's command holds for a moment: tried again this often.
+VG_LOCK_RETRIES, VG_LOCK_RETRY_DELAY = 8, 0.5
 
 # (pattern in LVM's stderr, error type); first match wins.
 _ERROR_MAP: list[tuple[re.Pattern, type[Failed]]] = [
+    (LV_HELD_ELSEWHERE, Busy),
     (re.compile(r"insufficient (free )?(space|extents)|not enough free", re.I), NoSpace),
     (re.compile(r"already exists", re.I), AlreadyExists),
     (re.compile(r"in use|is open|contains a filesystem in use|busy", re.I), Busy),
@@ -36,6 +46,10 @@ def _typed(exc: CommandFailed, what: str) -> Failed:
         if pattern.search(exc.stderr):
             return kind(f"{what}: LVM says: {said}")
     return Failed(f"{what}: LVM says: {said}")
+
+
+def _held_elsewhere(exc: CommandFailed) -> bool:
+    return bool(VG_HELD_ELSEWHERE.search(exc.stderr))
 
 
 DEVICES_FILE_TIMEOUT = 15.0
@@ -66,19 +80,27 @@ class Lvm:
         self.backup_dir: str | None = None
         self.backups_enabled = False
         self.devices_file = False  # LVM's devices file in use (devices/use_devicesfile)
+        self.use_lvmlockd = False  # global/use_lvmlockd: shared VGs possible here
+        self.host_id = 0  # local/host_id (lvmlocal.conf); 0: not set
         self.calls = 0  # how many LVM commands ran; the benchmarks read it
         self._running = 0  # our LVM commands under way (see _shared)
         self._exclusive = asyncio.Lock()
         self._idle = asyncio.Event()
 
     async def _lvm(self, what: str, *args: str, timeout: float | None = None) -> str:
-        self.calls += 1
-        async with self._shared():
-            try:
-                res = await runner.run([LVM, *args], timeout=timeout or self.timeout)
-            except CommandFailed as exc:
-                raise _typed(exc, what) from None
-        return res.stdout
+        for attempt in range(VG_LOCK_RETRIES + 1):
+            self.calls += 1
+            async with self._shared():
+                try:
+                    res = await runner.run([LVM, *args], timeout=timeout or self.timeout)
+                    return res.stdout
+                except CommandFailed as exc:
+                    # In a shared VG another host's command may hold the VG lock
+                    # for a moment (lvmlockd itself retries only briefly).
+                    if not _held_elsewhere(exc) or attempt == VG_LOCK_RETRIES:
+                        raise _typed(exc, what) from None
+            log.info("%s: the volume group's lock is held by another host; trying again", what)
+            await asyncio.sleep(VG_LOCK_RETRY_DELAY * (attempt + 1))
 
     def _shared(self):
         """Any number of our LVM commands run at once, but none while
@@ -102,11 +124,14 @@ class Lvm:
     async def probe(self) -> None:
         """Learn where LVM writes its metadata backups (one call at start)."""
         out = await self._lvm("lvm config", "config", "--typeconfig", "full",
-                              "backup/backup", "backup/backup_dir", "devices/use_devicesfile")
+                              "backup/backup", "backup/backup_dir", "devices/use_devicesfile",
+                              "global/use_lvmlockd", "local/host_id")
         values = dict(re.findall(r'^\s*(\w+)="?([^"\n]*)"?\s*$', out, re.M))
         self.backups_enabled = values.get("backup") == "1"
         self.backup_dir = values.get("backup_dir") or None
         self.devices_file = values.get("use_devicesfile") == "1"
+        self.use_lvmlockd = values.get("use_lvmlockd") == "1"
+        self.host_id = int(values["host_id"]) if values.get("host_id", "").isdigit() else 0
 
     async def activation_enabled(self) -> bool:
         out = await self._lvm("lvm config", "config", "--typeconfig", "full", "global/activation")
@@ -151,8 +176,48 @@ class Lvm:
         return {lv["lv_name"]: [t for t in lv["lv_tags"].split(",") if t]
                 for r in data["report"] for lv in r.get("lv", [])}
 
-    async def vgcreate(self, vg: str, devices: list[str]) -> None:
-        await self._lvm(f"vgcreate {vg}", "vgcreate", vg, *devices)
+    async def vgcreate(self, vg: str, devices: list[str], pool_name: str = "",
+                       pool_uuid: str = "", shared: bool = False, host_id: int = 0) -> None:
+        tags = []
+        if pool_uuid:
+            tags = ["--addtag", POOL_NAME_TAG + pool_name, "--addtag", POOL_UUID_TAG + pool_uuid]
+        # A shared VG starts its lockspace as it is made: it needs the host_id.
+        lock = ["--shared", *_host_id_config(host_id)] if shared else []
+        await self._lvm(f"vgcreate {vg}", "vgcreate", *lock, *tags, vg, *devices,
+                        timeout=LOCK_START_TIMEOUT if shared else None)
+
+    async def vg_identity(self, vg: str) -> tuple[str, str, str] | None:
+        """The pool name and UUID a VG's tags carry, and its lock type
+        (`sanlock`, or "" for a local VG); None without storaged's tags."""
+        out = await self._lvm(f"reading volume group {vg}", "vgs", "--reportformat", "json",
+                              "-o", "vg_name,vg_tags,vg_lock_type", vg)
+        data = json.loads(out) if out.strip() else {"report": []}
+        for r in data["report"]:
+            for row in r.get("vg", []):
+                tags = [t for t in row["vg_tags"].split(",") if t]
+                name = next((t[len(POOL_NAME_TAG):] for t in tags if t.startswith(POOL_NAME_TAG)), "")
+                uuid = next((t[len(POOL_UUID_TAG):] for t in tags if t.startswith(POOL_UUID_TAG)), "")
+                if name and uuid:
+                    return name, uuid, row.get("vg_lock_type", "") if row.get("vg_lock_type") != "none" else ""
+        return None
+
+    async def lock_start(self, vg: str, host_id: int = 0) -> None:
+        """Join the VG's lockspace; waits (long, after a crash) for this host's lease."""
+        await self._lvm(f"starting the lockspace of {vg}", "vgchange", "--lock-start",
+                        *_host_id_config(host_id), vg, timeout=LOCK_START_TIMEOUT)
+
+    async def lock_stop(self, vg: str) -> None:
+        await self._lvm(f"stopping the lockspace of {vg}", "vgchange", "--lock-stop", vg)
+
+    async def lock_info(self) -> dict[str, Lockspace]:
+        """The lockspaces lvmlockd has started on this host, with their LV locks."""
+        self.calls += 1
+        try:
+            res = await runner.run(["lvmlockctl", "--info"], timeout=self.timeout)
+        except CommandFailed as exc:
+            said = runner._useful_lines(exc.stderr) or f"exit status {exc.returncode}"
+            raise Failed(f"lvmlockd does not answer (is lvmlockd.service running?): {said}") from None
+        return parse_info(res.stdout)
 
     async def vgextend(self, vg: str, devices: list[str]) -> None:
         await self._lvm(f"vgextend {vg}", "vgextend", vg, *devices)
@@ -232,9 +297,10 @@ class Lvm:
     async def lvrename(self, vg: str, old: str, new: str) -> None:
         await self._lvm(f"renaming volume {old} in {vg} to {new}", "lvrename", vg, old, new)
 
-    async def lvchange_activate(self, vg: str, name: str, active: bool) -> None:
+    async def lvchange_activate(self, vg: str, name: str, active: bool, mode: str = "") -> None:
+        """mode "e" or "s": an exclusive or shared lock in a shared VG."""
         await self._lvm(f"{'activating' if active else 'deactivating'} {vg}/{name}", "lvchange",
-                        "--activate", "y" if active else "n", f"{vg}/{name}")
+                        "--activate", f"{mode}y" if active else "n", f"{vg}/{name}")
 
     async def lvconvert_merge(self, vg: str, snapshot: str) -> str:
         """Start merging a snapshot into its origin; LVM's words (they say when
@@ -264,3 +330,7 @@ class Lvm:
                 found[m.group(1)] = (du / dt if dt else 0.0, mu / mt if mt else 0.0)
         return found
 
+
+def _host_id_config(host_id: int) -> list[str]:
+    """storaged.conf's host_id, which wins over lvmlocal.conf's (shared.py)."""
+    return ["--config", f"local/host_id={host_id}"] if host_id else []

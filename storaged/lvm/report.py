@@ -124,7 +124,8 @@ def parse_fullreport(text: str) -> dict[str, VgReport]:
                     tags=tuple(t for t in lv.get("lv_tags", "").split(",") if t)))
                 continue
             role = lv.get("lv_role", "").split(",")
-            if "private" in role:
+            # Hidden LVs ([lvmlock], sanlock's leases in a shared VG) are LVM's own.
+            if "private" in role or lv["lv_name"].startswith("["):
                 continue
             report.lvs.append(LvRecord(name=lv["lv_name"], uuid=lv["lv_uuid"],
                                        size=_int(lv["lv_size"]), path=lv["lv_path"],

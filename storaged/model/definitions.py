@@ -109,6 +109,9 @@ class PoolDef:
     sources: list[Source] = field(default_factory=list)
     volumes: list[VolumeDef] = field(default_factory=list)
     thin_pool: ThinPoolDef | None = None
+    # <locking type='sanlock'/>: a VG shared by several hosts through lvmlockd
+    # ("" for a pool of this host alone).
+    lock_type: str = ""
     # <pool autostart='yes|no'>: what CreatePool does with the new pool; not stored
     # (autostart has its own marker file, changed with SetAutostart).
     autostart: bool = True
@@ -322,9 +325,27 @@ def parse_pool(xml: str) -> PoolDef:
     names = [v.name for v in volumes]
     if len(set(names)) != len(names):
         raise InvalidArgument("volume: the same volume name is declared twice")
+    locking = root.find("locking")
+    lock_type = locking.get("type") if locking is not None else ""
+    thin_pool = parse_thin_pool(root.find("thin_pool"))
+    if lock_type:
+        _check_shared(sources, thin_pool, volumes)
     return PoolDef(name=name, uuid=pool_uuid, volume_group=vg, sources=sources, volumes=volumes,
-                   thin_pool=parse_thin_pool(root.find("thin_pool")),
+                   thin_pool=thin_pool, lock_type=lock_type,
                    autostart=root.get("autostart", "yes") == "yes")
+
+
+def _check_shared(sources: list[Source], thin_pool: ThinPoolDef | None,
+                  volumes: list[VolumeDef]) -> None:
+    # Every host must see the same PVs: a loop device over a file is this host's alone.
+    local = [s.key for s in sources if s.type not in ("device", "iscsi")]
+    if local:
+        raise InvalidArgument(f"locking: a shared pool's physical volumes must be devices every "
+                              f"host sees (type 'device' or 'iscsi'), not {local[0]!r}")
+    if thin_pool or any(v.thin for v in volumes):
+        raise InvalidArgument("locking: a shared pool has no thin pool or thin volumes: LVM "
+                              "activates them on one host only, never shared, so no other host "
+                              "could take them over")
 
 
 def parse_volume(xml: str) -> VolumeDef:
@@ -397,6 +418,8 @@ def pool_element(pool: PoolDef) -> etree._Element:
     _sub(root, "uuid", pool.uuid)
     if pool.volume_group:
         _sub(root, "volume_group", pool.volume_group)
+    if pool.lock_type:
+        _sub(root, "locking", type=pool.lock_type)
     for src in pool.sources:
         root.append(source_element(src))
     if pool.thin_pool:

@@ -34,6 +34,9 @@ class Volume:
     origin: str = ""  # a snapshot's origin LV UUID ("" for none)
     data_usage: float = 0.0  # 0..1: a thin volume's share of its size written, a snapshot's CoW use
     snapshot: bool = False  # a copy-on-write snapshot of a thick volume
+    # In a shared pool, the lvmlockd lock this host holds: exclusive, shared
+    # or none (engine/shared.py); none in a pool of this host alone.
+    lock: str = "none"
 
 
 @dataclass
@@ -75,6 +78,9 @@ class Pool:
     # The sum of the thin volumes' sizes (above thin_pool_size when overcommitted),
     # kept as volumes come and go rather than summed at each change signal.
     virtual_allocation: int = 0
+    host_id: int = 0  # this host's sanlock host_id, in a shared pool
+    # A shared pool's LV locks held on this host: LV UUID (no dashes) -> ex/sh.
+    lv_locks: dict[str, str] = field(default_factory=dict, repr=False)
     # The properties as last signalled (see Registry._publish).
     published: dict = field(default_factory=dict, repr=False)
     # Its volumes' object paths, sorted, and the volumes they are of (api.py).

@@ -59,9 +59,10 @@ async def test_pool_lifecycle(world, client):
     img = world.path("life.img")
     assert ok(world, "pool-define", pool_file(world, name, ("life.img", "16M"))) == f"Pool {name} defined\n"
     lines = ok(world, "pool-list").splitlines()
-    assert lines[0].split() == ["Name", "State", "Autostart", "Capacity", "Allocation", "Available"]
+    assert lines[0].split() == ["Name", "State", "Autostart", "Capacity", "Allocation", "Available",
+                                "Shared"]
     assert set(lines[1]) == {"-"}
-    assert lines[2].split() == [name, "inactive", "no", "0", "B", "0", "B", "0", "B"]
+    assert lines[2].split() == [name, "inactive", "no", "0", "B", "0", "B", "0", "B", "no"]
     [listed] = json.loads(ok(world, "pool-list", "--json"))
     assert listed["name"] == name and listed["state"] == "inactive" and listed["autostart"] is False
     assert listed["object"].startswith(f"{ROOT}/pools/")
@@ -84,7 +85,7 @@ async def test_pool_lifecycle(world, client):
     assert set(data) == {"object", "name", "uuid", "state", "state_reason", "volume_group", "autostart",
                          "capacity", "allocation", "available", "physical_volumes", "volumes",
                          "thin_pool_size", "thin_data_usage", "thin_metadata_usage",
-                         "virtual_allocation"}
+                         "virtual_allocation", "shared", "lock_type", "host_id"}
 
     assert ok(world, "pool-autostart", name) == f"Pool {name} marked as autostarted\n"
     assert await client.get(path, POOL, "Autostart") is True
@@ -116,14 +117,15 @@ async def test_volumes_and_resolve_disk(world, client):
     assert await client.get(path, VOL, "Capacity") == 8 * MiB
 
     lines = ok(world, "vol-list", name).splitlines()
-    assert lines[0].split() == ["Name", "Path", "Capacity", "Active", "Thin", "Origin", "Data", "usage"]
-    assert lines[2].split() == ["v4", f"/dev/{name}/v4", "4.0", "MiB", "no", "no", "-", "0%"]
+    assert lines[0].split() == ["Name", "Path", "Capacity", "Active", "Thin", "Origin", "Data", "usage",
+                                "Lock"]
+    assert lines[2].split() == ["v4", f"/dev/{name}/v4", "4.0", "MiB", "no", "no", "-", "0%", "none"]
     assert lines[4].split()[:4] == ["vb", f"/dev/{name}/vb", "4.0", "MiB"]
     vols = json.loads(ok(world, "vol-list", name, "--json"))
     assert [v["name"] for v in vols] == ["v4", "v8", "vb"]
     assert {v["pool"] for v in vols} == {name} and vols[1]["capacity"] == 8 * MiB
     assert set(vols[0]) == {"object", "name", "uuid", "pool", "path", "capacity", "active",
-                            "thin", "origin", "data_usage"}
+                            "thin", "origin", "data_usage", "lock"}
     assert ok(world, "vol-list", name, "--name") == "v4\nv8\nvb\n"
 
     info = ok(world, "vol-info", name, "v8")

@@ -30,7 +30,8 @@ def test_storagectl_runs_without_lxml():
 
 
 def test_list_columns_are_api_columns_in_table_order():
-    assert columns(api.POOL_IFACE) == ["State", "Autostart", "Capacity", "Allocation", "Available"]
+    assert columns(api.POOL_IFACE) == ["State", "Autostart", "Capacity", "Allocation", "Available",
+                                       "Shared"]
     assert columns(api.JOB_IFACE) == [p.name for p in api.JOB_PROPERTIES if p.column]
 
 

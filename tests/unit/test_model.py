@@ -261,3 +261,45 @@ def test_find_lv_reads_the_unindented_on_disk_text_and_skips_pv_sections():
     found = find_lv(text, "pv0")
     assert found.uuid == "LV-1" and found.seqno == 7
     assert find_lv(text, "segment1") is None
+
+
+SHARED = ("<pool type='lvm'><name>sh1</name><locking type='sanlock'/>"
+          "<physical_volume type='device'><device>/dev/disk/by-id/virtio-shared0</device>"
+          "</physical_volume></pool>")
+
+
+def test_a_shared_pool_round_trips_its_locking():
+    pool = parse_pool(SHARED)
+    assert pool.lock_type == "sanlock"
+    assert "<locking type=\"sanlock\"/>" in pool_to_xml(pool)
+    assert parse_pool(pool_to_xml(pool)).lock_type == "sanlock"
+    assert parse_pool(SHARED.replace("<locking type='sanlock'/>", "")).lock_type == ""
+
+
+@pytest.mark.parametrize("xml, says", [
+    (SHARED.replace("sanlock", "dlm"), "<locking>"),
+    (SHARED.replace("<physical_volume type='device'><device>/dev/disk/by-id/virtio-shared0</device>",
+                    "<physical_volume type='file'><file size='1G'>/srv/p.img</file>"),
+     "devices every host sees"),
+    (SHARED.replace("</pool>", "<thin_pool size='50%'/></pool>"), "no thin pool"),
+])
+def test_what_a_shared_pool_cannot_hold_is_named(xml, says):
+    with pytest.raises(InvalidArgument) as err:
+        parse_pool(xml)
+    assert says in err.value.message
+
+
+def test_the_lvmlock_lv_of_a_shared_vg_is_no_volume():
+    report = parse_fullreport(
+        '{"report": [{"vg": [{"vg_name": "sh1", "vg_uuid": "u", "vg_size": "1", "vg_free": "0",'
+        ' "vg_extent_size": "4194304", "vg_seqno": "3", "vg_missing_pv_count": "0",'
+        ' "vg_partial": ""}], "pv": [], "lv": ['
+        '{"lv_name": "[lvmlock]", "lv_uuid": "a", "lv_size": "268435456", "lv_path": "",'
+        ' "lv_active": "active", "lv_role": "public", "lv_device_open": "open",'
+        ' "lv_layout": "linear", "origin_uuid": "", "data_percent": "", "metadata_percent": "",'
+        ' "lv_tags": ""},'
+        '{"lv_name": "v1", "lv_uuid": "b", "lv_size": "4194304", "lv_path": "/dev/sh1/v1",'
+        ' "lv_active": "", "lv_role": "public", "lv_device_open": "", "lv_layout": "linear",'
+        ' "origin_uuid": "", "data_percent": "", "metadata_percent": "", "lv_tags": "storaged"}'
+        ']}]}')
+    assert [lv.name for lv in report["sh1"].lvs] == ["v1"]

@@ -98,6 +98,7 @@ plan_shared_pair1() {
     check lab.shared-lvm              lab_shared_lvm              240
     check shared.pool                 shared_pool                 320
     check shared.visibility           shared_visibility           150
+    check shared.api                  shared_api                  120
     check shared.exclusive            shared_exclusive            150
     check shared.shared-activation    shared_shared_activation    180
     check shared.concurrent           shared_concurrent           480

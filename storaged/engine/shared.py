@@ -157,7 +157,10 @@ class Shared:
         definition = PoolDef(name=name, uuid=uuid,
                              volume_group=vg_name if vg_name != name else None,
                              lock_type=lock_type)
-        pool = await self.define(pool_to_xml(definition))
+        pool = self.pools.get(uuid)
+        if pool is None or (pool.name, pool.vg_name) != (name, vg_name):
+            pool = await self.define(pool_to_xml(definition))  # AlreadyExists for another pool
+        # else imported already (or by a call a crash cut short): made sure of, not refused
         log.info("pool %s imported from volume group %s%s", name, vg_name,
                  " (shared)" if lock_type else "")
         await self.set_autostart(pool, True)

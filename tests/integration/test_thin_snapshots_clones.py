@@ -157,7 +157,7 @@ async def test_storagectl_verbs(world, client):
     assert ok(world, "vol-rename", name, "disk", "guest") == f"Volume disk renamed to guest in pool {name}\n"
     listing = ok(world, "vol-list", name)
     assert listing.split("\n")[0].split() == ["Name", "Path", "Capacity", "Active", "Thin", "Origin",
-                                              "Data", "usage"], listing
+                                              "Data", "usage", "Lock"], listing
     assert listing.split("\n")[2].split()[0] == "guest"
     before = lvm_state()
     assert NO_DM in fails(world, "NotSupported", "pool-thin-create", name, "8M")

@@ -620,9 +620,10 @@ echo "host packages: ${T_HOST}s"
 echo "image: ${T_IMAGE}s, $IMAGE_STATUS"
 for phase in boot1 boot2 shared-a shared-b shared-a2 shared-b2; do
     [ -n "${BOOT_WALL[$phase]:-}" ] || continue
+    off=
+    [ -z "${SH_OFF[$phase]:-}" ] || off="; poweroff ${SH_OFF[$phase]}s (host)"
     echo "$phase: QEMU ${BOOT_WALL[$phase]}s in all; boot to ready ${BOOT_READY[$phase]}s (host)," \
-        "$(guest_time "$phase" boot)s (guest uptime); suite $(guest_time "$phase" suite)s (guest)${SH_OFF[$phase]:+;" \
-        "poweroff ${SH_OFF[$phase]}s (host)}"
+        "$(guest_time "$phase" boot)s (guest uptime); suite $(guest_time "$phase" suite)s (guest)$off"
 done
 [ -z "$SHARED_WALL" ] || echo "shared stage: ${SHARED_WALL}s wall"
 echo "total: $((SECONDS - T0))s"

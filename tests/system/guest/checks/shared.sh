@@ -206,6 +206,15 @@ shared_setup() {
     storagectl pool-list || true
 }
 
+# lvmlockd remembers that a sanlock global lock existed (in the VG just
+# removed): storaged's CreatePool then failed at its pvcreate with "Global lock
+# failed: check that global lockspace is started". A restart forgets it, as
+# on a host that never had a shared VG.
+lvmlockd_forget() {
+    timeout 60 systemctl restart lvmlockd.service
+    lvmlockctl --info
+}
+
 # The lab itself, with plain LVM (no storaged): a shared VG made on A is seen
 # on B after its lock start; B cannot activate A's exclusive LV; then removed
 # (B stops its lockspace first) so that the disk is blank for CreatePool.
@@ -236,6 +245,7 @@ lab_shared_lvm() {
         echo "$out"
         echo "vgremove succeeded $((SECONDS - start)) s after B's lock stop"
         wipefs -a "$SHARED_DEV"
+        lvmlockd_forget
         sync_put lab-vg-removed
     else
         trap 'set +eu; vgchange --config "local { host_id = 2 }" --lock-stop '"$LAB_VG"' >/dev/null 2>&1' EXIT
@@ -252,6 +262,7 @@ lab_shared_lvm() {
         sync_put lab-vg-stopped
         peer_wait lab-vg-removed 120 > /dev/null
         ! vgs "$LAB_VG" > /dev/null 2>&1 || fail "B still sees VG $LAB_VG after A removed it"
+        lvmlockd_forget
         trap - EXIT
     fi
 }

@@ -1,13 +1,16 @@
 #!/bin/bash
 # storaged VM lab: boot a Debian 12 guest under QEMU (software emulation),
 # install storaged's .deb in it as a user would, check it, reboot on the
-# same disks and check that everything came back.
+# same disks and check that everything came back. Then the shared stage: two
+# guests at once on one shared raw disk (lvmlockd + sanlock), a shared pool
+# made on host A and imported on host B, A killed hard, both booted again.
 #
-#   bash tests/system/run.sh [--rebuild] [--keep] [--build-only]
+#   bash tests/system/run.sh [--rebuild] [--keep] [--build-only] [--only-shared]
 #
 #   --rebuild     build the guest image again, even if cached
 #   --keep        keep the run's disks (root overlay, data disk) after the run
 #   --build-only  install host packages, build or find the image, build the .debs, stop
+#   --only-shared skip boot 1 and boot 2: image, .debs, then the shared stage only
 #
 # Environment (all optional):
 #   STORAGED_VMLAB_CACHE           cache folder (default /var/cache/storaged-vmlab)
@@ -16,6 +19,9 @@
 #   STORAGED_VMLAB_BUILD_TIMEOUT   seconds for the image build (900)
 #   STORAGED_VMLAB_LOCK_TIMEOUT    seconds to wait for another lab run to end (900)
 #   STORAGED_VMLAB_MEM             guest memory in MiB (2048)
+#   STORAGED_VMLAB_SHARED_TIMEOUT  seconds for the shared stage's first pair of boots (720)
+#   STORAGED_VMLAB_SHARED2_TIMEOUT seconds for its second pair (A after the crash, B rebooted) (420)
+#   STORAGED_VMLAB_SHARED_MEM      memory of each shared-stage guest in MiB (1024)
 #
 # Output: one `PASS name` / `FAIL name: reason` line per check, then
 # `N passed, M failed` alone on a line. Exit status 0 only when every check
@@ -30,16 +36,21 @@ BOOT2_TIMEOUT=${STORAGED_VMLAB_BOOT2_TIMEOUT:-450}
 BUILD_TIMEOUT=${STORAGED_VMLAB_BUILD_TIMEOUT:-900}
 LOCK_TIMEOUT=${STORAGED_VMLAB_LOCK_TIMEOUT:-900}
 MEM=${STORAGED_VMLAB_MEM:-2048}
+SHARED_TIMEOUT=${STORAGED_VMLAB_SHARED_TIMEOUT:-720}
+SHARED2_TIMEOUT=${STORAGED_VMLAB_SHARED2_TIMEOUT:-420}
+SHARED_MEM=${STORAGED_VMLAB_SHARED_MEM:-1024}
 DATA_DISK_SIZE=256M
+SHARED_DISK_SIZE=2G
 IMAGES_KEPT=3
 LOCK_FILE=/run/lock/storaged-vmlab.lock
 
-REBUILD=0 KEEP=0 BUILD_ONLY=0
+REBUILD=0 KEEP=0 BUILD_ONLY=0 ONLY_SHARED=0
 for arg in "$@"; do
     case "$arg" in
         --rebuild) REBUILD=1 ;;
         --keep) KEEP=1 ;;
         --build-only) BUILD_ONLY=1 ;;
+        --only-shared) ONLY_SHARED=1 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "run.sh: unknown argument: $arg" >&2; exit 2 ;;
     esac
@@ -59,6 +70,7 @@ redact() { sed -u -E 's#[A-Za-z][A-Za-z0-9+.-]*://[^/[:space:]]+#<url>#g'; }
 # of its own process group, started with setsid).
 BG_PID=
 QEMU_PID=
+declare -A SH_PID=()   # the shared stage's QEMUs, by phase
 RUN=
 BUILD_TMP=
 
@@ -110,12 +122,14 @@ cleanup() {
     set +e
     trap - EXIT INT TERM HUP
     end_group "$QEMU_PID" 10
+    local phase
+    for phase in "${!SH_PID[@]}"; do end_group "${SH_PID[$phase]}" 10; done
     end_group "$BG_PID" 30
     [ -n "$BUILD_TMP" ] && rm -rf "$BUILD_TMP"
     if [ -n "$RUN" ] && [ -d "$RUN" ]; then
         # Keep the logs of the last run, drop its big files.
         if [ "$KEEP" != 1 ]; then
-            rm -f "$RUN"/*.qcow2
+            rm -f "$RUN"/*.qcow2 "$RUN"/*.raw
         fi
         rm -rf "$RUN/share/src.tar" "$RUN/share/debs"
         rm -rf "$CACHE/last-run"
@@ -257,8 +271,10 @@ prepare_run() {
     snapshot_source "$RUN/share/src.tar"
     log "source: $(tar -tf "$RUN/share/src.tar" | wc -l) files of the working tree"
     # The cached image is only ever a read-only backing file.
-    qemu-img create -q -f qcow2 -F raw -b "$IMAGE/root.raw" "$RUN/root.qcow2"
-    qemu-img create -q -f qcow2 "$RUN/data.qcow2" "$DATA_DISK_SIZE"
+    if [ "$ONLY_SHARED" != 1 ]; then
+        qemu-img create -q -f qcow2 -F raw -b "$IMAGE/root.raw" "$RUN/root.qcow2"
+        qemu-img create -q -f qcow2 "$RUN/data.qcow2" "$DATA_DISK_SIZE"
+    fi
 }
 
 declare -A BOOT_WALL BOOT_READY BOOT_STATE
@@ -367,7 +383,178 @@ shutdown_results() {
             fi
         done
     fi
+    # The shared stage's hosts power off with the shared pool running (and, on
+    # B after the failover, a volume active): the same unit must stop it, or
+    # sanlock and lvmlockd hold the poweroff for minutes. (PHASE.pool-up: the
+    # guest saw the pool running; without it an earlier FAIL says why.)
+    case "$phase" in
+        shared-*)
+            [ -f "$RUN/share/results/$phase.pool-up" ] || { echo "PASS $phase.shutdown"; return; }
+            if ! grep -qE "(^|: )Pool shared1 stopped$" <<< "$text"; then
+                echo "FAIL $phase.shutdown: no 'Pool shared1 stopped' on the console: storaged-network-pools.service did not stop the shared pool at poweroff (took ${SH_OFF[$phase]:-?}s from 'LAB powering off' to QEMU's exit)"
+                return
+            fi ;;
+    esac
     echo "PASS $phase.shutdown"
+}
+
+# ---------------------------------------------------------------- the shared stage
+
+# Two guests at the same time (host A and host B), each on its own fresh qcow2
+# overlay of the image, both on ONE raw disk (share-rw) and the same 9p share.
+# A guest learns its phase and host from the kernel command line (lab.phase=,
+# lab.host=); cross-host barriers are files under share/sync/. Every disk has
+# an explicit PCI address: root 0x3 (/dev/vda), shared disk 0x5 (/dev/vdb,
+# /dev/disk/by-id/virtio-shared0); with auto-assigned slots the shared disk
+# can come first and the initramfs stops ("ALERT! /dev/vda does not exist").
+#
+#   pair 1: shared-a + shared-b. When A's plan has written sync/a-failover-ready
+#           (it holds a volume exclusively), QEMU A is killed with SIGKILL and
+#           sync/a-gone says "killed"; B takes the volume over, checks, powers off.
+#   pair 2: shared-a2 (A after the crash) + shared-b2 (B rebooted), in parallel.
+declare -A SH_START=() SH_PRINTED=() SH_READY=() SH_LIMIT=() SH_HOST=() SH_OFF_SEEN=() SH_OFF=()
+SHARED_WALL=
+SHARED_KILL=
+
+# shared_start PHASE HOST OVERLAY LIMIT
+shared_start() {
+    local phase=$1 host=$2 root=$3 limit=$4
+    local console="$RUN/$phase.console.log" serial="$RUN/$phase.serial.log"
+    : > "$console"
+    : > "$serial"
+    rm -f "$RUN/share/sync/$host-gone"
+    log "$phase: starting QEMU, host $host (timeout ${limit}s)"
+    setsid qemu-system-x86_64 \
+        -name "storaged-vmlab-$phase" \
+        -accel tcg,thread=multi -cpu max -smp 2 -m "$SHARED_MEM" \
+        -nodefaults -no-user-config -display none -no-reboot \
+        -kernel "$IMAGE/vmlinuz" -initrd "$IMAGE/initrd.img" \
+        -append "root=/dev/vda rw console=ttyS0 panic=-1 lab.phase=$phase lab.host=$host" \
+        -drive "file=$root,format=qcow2,if=none,id=root" \
+        -device virtio-blk-pci,drive=root,addr=0x3 \
+        -drive "file=$RUN/shared.raw,if=none,id=sh,format=raw,cache=none" \
+        -device virtio-blk-pci,drive=sh,share-rw=on,serial=shared0,addr=0x5 \
+        -fsdev "local,id=labfs,path=$RUN/share,security_model=none" \
+        -device virtio-9p-pci,fsdev=labfs,mount_tag=lab,addr=0x6 \
+        -device virtio-rng-pci,addr=0x7 \
+        -serial "file:$console" -serial "file:$serial" \
+        > "$RUN/$phase.qemu.log" 2>&1 < /dev/null &
+    SH_PID[$phase]=$!
+    SH_START[$phase]=$SECONDS
+    SH_PRINTED[$phase]=0
+    SH_READY[$phase]=
+    SH_LIMIT[$phase]=$limit
+    SH_HOST[$phase]=$host
+    SH_OFF_SEEN[$phase]=
+    BOOT_STATE[$phase]="timed out after ${limit}s"
+}
+
+# shared_show PHASE: the guest's new progress lines (complete lines only).
+shared_show() {
+    local phase=$1 serial="$RUN/$1.serial.log" total new
+    total=$(wc -l < "$serial")
+    ((total > SH_PRINTED[$phase])) || return 0
+    new=$(sed -n "$((SH_PRINTED[$phase] + 1)),${total}p" "$serial" | tr -d '\r')
+    sed "s/^/  [$phase] /" <<< "$new"
+    if [ -z "${SH_READY[$phase]}" ] && grep -q '^LAB ready' <<< "$new"; then
+        SH_READY[$phase]=$((SECONDS - SH_START[$phase]))
+    fi
+    if [ -z "${SH_OFF_SEEN[$phase]}" ] && grep -q '^LAB powering off' <<< "$new"; then
+        SH_OFF_SEEN[$phase]=$SECONDS
+    fi
+    SH_PRINTED[$phase]=$total
+}
+
+# shared_reap PHASE HOW: QEMU of PHASE has ended (or is ended now, HOW =
+# killed|timeout); records its times and tells the other host (sync/HOST-gone).
+shared_reap() {
+    local phase=$1 how=$2 pid=${SH_PID[$1]} rc=0
+    case "$how" in
+        killed) kill -KILL -- "-$pid" 2> /dev/null || kill -KILL "$pid" 2> /dev/null || true ;;
+        timeout) end_group "$pid" 5 ;;
+    esac
+    wait "$pid" 2> /dev/null || rc=$?
+    unset "SH_PID[$phase]"
+    case "$how" in
+        killed) BOOT_STATE[$phase]="killed with SIGKILL (planned)" ;;
+        timeout) BOOT_STATE[$phase]="timed out after ${SH_LIMIT[$phase]}s" ;;
+        *) BOOT_STATE[$phase]="exited $rc"
+           [ "$rc" = 0 ] || { log "$phase: QEMU exited with status $rc:"; tail -5 "$RUN/$phase.qemu.log" >&2; } ;;
+    esac
+    echo "$how" > "$RUN/share/sync/${SH_HOST[$phase]}-gone"
+    shared_show "$phase"
+    BOOT_WALL[$phase]=$((SECONDS - SH_START[$phase]))
+    BOOT_READY[$phase]=${SH_READY[$phase]:-?}
+    if [ -n "${SH_OFF_SEEN[$phase]}" ] && [ "$how" = exited ]; then
+        SH_OFF[$phase]=$((SECONDS - SH_OFF_SEEN[$phase]))
+    fi
+    log "$phase: QEMU ran ${BOOT_WALL[$phase]}s, ${BOOT_STATE[$phase]}"
+}
+
+# shared_watch PHASE...: shows progress until every QEMU of the pair has
+# ended; kills A when its plan asks for it (the failover check).
+shared_watch() {
+    local phase running
+    while :; do
+        running=0
+        for phase in "$@"; do
+            [ -n "${SH_PID[$phase]:-}" ] || continue
+            shared_show "$phase"
+            if ! alive "${SH_PID[$phase]}"; then
+                shared_reap "$phase" exited
+            elif [ "$phase" = shared-a ] && [ -e "$RUN/share/sync/a-failover-ready" ]; then
+                log "$phase: A holds the failover volume: killing its QEMU (SIGKILL)"
+                shared_reap "$phase" killed
+                SHARED_KILL=$SECONDS
+            elif ((SECONDS - SH_START[$phase] >= SH_LIMIT[$phase])); then
+                log "$phase: timed out after ${SH_LIMIT[$phase]}s, stopping QEMU"
+                shared_reap "$phase" timeout
+            else
+                running=1
+            fi
+        done
+        ((running)) || break
+        sleep 0.2
+    done
+}
+
+shared_stage() {
+    local start=$SECONDS
+    mkdir -p "$RUN/share/sync"
+    qemu-img create -q -f qcow2 -F raw -b "$IMAGE/root.raw" "$RUN/root-a.qcow2"
+    qemu-img create -q -f qcow2 -F raw -b "$IMAGE/root.raw" "$RUN/root-b.qcow2"
+    rm -f "$RUN/shared.raw"
+    truncate -s "$SHARED_DISK_SIZE" "$RUN/shared.raw"
+    log "shared: two guests, one ${SHARED_DISK_SIZE} raw disk"
+    shared_start shared-a a "$RUN/root-a.qcow2" "$SHARED_TIMEOUT"
+    shared_start shared-b b "$RUN/root-b.qcow2" "$SHARED_TIMEOUT"
+    shared_watch shared-a shared-b
+    # A comes back after its crash while B reboots (check 8).
+    if [ -z "$SHARED_KILL" ]; then
+        log "shared: A was not killed (its plan did not reach the failover): no second pair"
+    elif [ ! -f "$RUN/share/results/shared-b.done" ]; then
+        log "shared: B did not complete its checks: no second pair"
+    else
+        shared_start shared-a2 a "$RUN/root-a.qcow2" "$SHARED2_TIMEOUT"
+        shared_start shared-b2 b "$RUN/root-b.qcow2" "$SHARED2_TIMEOUT"
+        shared_watch shared-a2 shared-b2
+    fi
+    SHARED_WALL=$((SECONDS - start))
+    log "shared: stage took ${SHARED_WALL}s"
+}
+
+# The shared stage's PASS/FAIL lines: each phase's guest results; a phase not
+# run is a FAIL; every poweroff (not A's crash) from the console.
+shared_results() {
+    local phase
+    for phase in shared-a shared-b shared-a2 shared-b2; do
+        if [ -z "${BOOT_WALL[$phase]:-}" ]; then
+            echo "FAIL $phase.completed: not run (see the log above: the first pair did not reach the failover)"
+            continue
+        fi
+        phase_results "$phase"
+        [ "$phase" = shared-a ] || shutdown_results "$phase"
+    done
 }
 
 # ---------------------------------------------------------------- main
@@ -394,22 +581,30 @@ if [ "$BUILD_ONLY" = 1 ]; then
 fi
 prepare_run
 
-boot boot1 "$BOOT1_TIMEOUT"
-if [ -f "$RUN/share/results/boot1.done" ]; then
-    boot boot2 "$BOOT2_TIMEOUT"
-else
-    log "boot1 did not complete: boot2 is not run"
+if [ "$ONLY_SHARED" != 1 ]; then
+    boot boot1 "$BOOT1_TIMEOUT"
+    if [ -f "$RUN/share/results/boot1.done" ]; then
+        boot boot2 "$BOOT2_TIMEOUT"
+    else
+        log "boot1 did not complete: boot2 is not run"
+    fi
 fi
+# The shared stage needs nothing of boot 1 and 2 (fresh overlays): it runs
+# whatever they gave.
+shared_stage
 
 results=$(
-    phase_results boot1
-    shutdown_results boot1
-    if [ -n "${BOOT_WALL[boot2]:-}" ]; then
-        phase_results boot2
-        shutdown_results boot2
-    else
-        echo "FAIL boot2.completed: not run, boot1 did not complete"
+    if [ "$ONLY_SHARED" != 1 ]; then
+        phase_results boot1
+        shutdown_results boot1
+        if [ -n "${BOOT_WALL[boot2]:-}" ]; then
+            phase_results boot2
+            shutdown_results boot2
+        else
+            echo "FAIL boot2.completed: not run, boot1 did not complete"
+        fi
     fi
+    shared_results
 )
 passed=$(grep -c '^PASS ' <<< "$results" || true)
 failed=$(grep -c '^FAIL ' <<< "$results" || true)
@@ -423,13 +618,22 @@ echo
 echo "== times"
 echo "host packages: ${T_HOST}s"
 echo "image: ${T_IMAGE}s, $IMAGE_STATUS"
-for phase in boot1 boot2; do
+for phase in boot1 boot2 shared-a shared-b shared-a2 shared-b2; do
     [ -n "${BOOT_WALL[$phase]:-}" ] || continue
+    off=
+    [ -z "${SH_OFF[$phase]:-}" ] || off="; poweroff ${SH_OFF[$phase]}s (host)"
     echo "$phase: QEMU ${BOOT_WALL[$phase]}s in all; boot to ready ${BOOT_READY[$phase]}s (host)," \
-        "$(guest_time "$phase" boot)s (guest uptime); suite $(guest_time "$phase" suite)s (guest)"
+        "$(guest_time "$phase" boot)s (guest uptime); suite $(guest_time "$phase" suite)s (guest)$off"
 done
+[ -z "$SHARED_WALL" ] || echo "shared stage: ${SHARED_WALL}s wall"
 echo "total: $((SECONDS - T0))s"
-echo "logs: $CACHE/last-run/ (boot*.console.log, share/results/boot*.log)"
+echo "logs: $CACHE/last-run/ (*.console.log, share/results/*.log)"
+bench=$(cat "$RUN"/shared-*.serial.log 2> /dev/null | tr -d '\r' | grep '^INFO BENCH ' || true)
+if [ -n "$bench" ]; then
+    echo
+    echo "== shared-stage benchmarks (figures, not pass/fail)"
+    echo "$bench"
+fi
 echo
 echo "== results"
 echo "$results"

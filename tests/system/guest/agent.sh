@@ -3,7 +3,11 @@
 #
 # Started by the image's generic agent (image/lab-agent) from the 9p share,
 # mounted on /run/lab:
-#   /run/lab/phase            boot1 or boot2 (written by the host)
+#   /run/lab/phase            boot1 or boot2 (written by the host); the shared
+#                             stage's guests have lab.phase= (shared-a, shared-b,
+#                             shared-a2, shared-b2) and lab.host= (a, b) on the
+#                             kernel command line instead (two guests, one share)
+#   /run/lab/sync/            the shared stage's cross-host barriers (files)
 #   /run/lab/guest/           these scripts
 #   /run/lab/src.tar          the working tree of the checkout under test
 #   /run/lab/debs/            storaged .debs to install (the previous build and this one)
@@ -18,8 +22,12 @@ export LAB=/run/lab
 export GUEST=$LAB/guest
 export RESULTS=$LAB/results
 export STATE=/var/lib/storaged-lab     # on the guest's root disk: survives the reboot
-export PHASE
-PHASE=$(cat "$LAB/phase")
+export PHASE LAB_HOST
+cmdline_value() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^$1=//p" | tail -n 1; }
+PHASE=$(cmdline_value lab.phase)
+[ -n "$PHASE" ] || PHASE=$(cat "$LAB/phase")
+LAB_HOST=$(cmdline_value lab.host)   # empty outside the shared stage
+export SYNC=$LAB/sync
 export LOG=$RESULTS/$PHASE.log
 
 mkdir -p "$RESULTS" "$STATE"
@@ -39,7 +47,8 @@ serial "LAB ready: system $sysstate after ${boot_uptime}s; $(systemd-analyze 2> 
 # shellcheck source=plan.sh
 . "$GUEST/plan.sh"
 : > "$RESULTS/$PHASE.results"
-"plan_$PHASE"
+plan_fn=${PHASE//-/_}
+"plan_$plan_fn"
 
 read -r end_uptime _ < /proc/uptime
 {
@@ -49,3 +58,8 @@ read -r end_uptime _ < /proc/uptime
 echo "passed=$PASSED failed=$FAILED" > "$RESULTS/$PHASE.done"
 serial "LAB $PHASE done: $PASSED checks passed, $FAILED failed"
 sync
+# A phase may go on after its results are in (shared-a: hold a volume until
+# the host kills this guest).
+if declare -F "finish_$plan_fn" > /dev/null; then
+    "finish_$plan_fn"
+fi

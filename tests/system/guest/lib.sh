@@ -46,7 +46,7 @@ check() {
     start=$SECONDS
     echo
     echo "=== $name ($fn, timeout ${limit}s)"
-    LAB_REASON=$LAB_REASON timeout -k 5 "$limit" bash -c '
+    LAB_REASON=$LAB_REASON LAB_CHECK=$1 timeout -k 5 "$limit" bash -c '
         . "$GUEST/lib.sh"
         for f in "$GUEST"/checks/*.sh; do . "$f"; done
         set -eEuo pipefail
@@ -76,6 +76,9 @@ check() {
         journalctl -b -u storaged.service --no-pager -n 40 -o short-monotonic 2>&1 || true
     fi
     echo "=== $name: status $rc after $((SECONDS - start))s"
+    # The shared stage: the other host's waits for this check's barriers end
+    # now rather than at their timeout (see peer_wait in checks/shared.sh).
+    if [ -n "${LAB_HOST:-}" ]; then echo "$rc" > "$SYNC/$LAB_HOST.$1.end"; fi
     rm -f "$LAB_REASON" "$LAB_REASON.cmd" "$out"
 }
 

@@ -84,3 +84,44 @@ plan_boot2() {
     # LVs left active on them would hang the shutdown for minutes). run.sh
     # checks that from the console (boot2.shutdown).
 }
+
+# ---------------------------------------------------------------- the shared stage
+# Two guests at once (checks/shared.sh): pair 1 is shared-a + shared-b, pair 2
+# shared-a2 (A after its crash) + shared-b2 (B rebooted). A check of the same
+# name runs on both hosts and meets the other at barriers (share/sync/). The
+# first pair's two plans must keep the same checks in the same order.
+
+plan_shared_pair1() {
+    check lab.boot-finished           lab_boot_finished
+    check lab.shared-disk             lab_shared_disk             150
+    check shared.setup                shared_setup                300
+    check lab.shared-lvm              lab_shared_lvm              240
+    check shared.pool                 shared_pool                 320
+    check shared.visibility           shared_visibility           150
+    check shared.api                  shared_api                  120
+    check shared.exclusive            shared_exclusive            150
+    check shared.shared-activation    shared_shared_activation    180
+    check shared.concurrent           shared_concurrent           480
+    check shared.bench                shared_bench                360
+    check shared.failover             shared_failover             420
+}
+plan_shared_a() { plan_shared_pair1; }   # then finish_shared_a: killed by the host
+plan_shared_b() { plan_shared_pair1; }   # then powers off with the pool running
+
+plan_shared_a2() {
+    check lab.boot-finished           lab_boot_finished
+    check shared.after-crash          shared_after_crash          240
+}
+plan_shared_b2() {
+    check lab.boot-finished           lab_boot_finished
+    check shared.after-reboot         shared_after_reboot         200
+}
+
+# Run by agent.sh after shared-a's results are written: A holds volume fo
+# (shared.failover); the host kills this guest when it sees the file. Bounded:
+# if nobody kills it, the agent ends and the guest powers off.
+finish_shared_a() {
+    echo ready > "$SYNC/a-failover-ready"
+    serial "LAB shared-a: waiting to be killed (failover)"
+    sleep 300
+}

@@ -8,6 +8,7 @@ object is one line in its table (and its description in docs/api.md).
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -74,12 +75,24 @@ def differences(table: tuple[Property, ...], old: Any, new: Any) -> set[str]:
 
 
 def _volume_paths(pool) -> list[str]:
-    """A pool's volume paths, sorted; made again only when its volumes changed
-    (10,000 paths are read at every change of any of its properties)."""
+    """A pool's volume paths, sorted; changed only when its volumes changed,
+    and then by what came and went (10,000 paths are read at every change of
+    any of its properties, and one volume comes or goes at a time)."""
     key = frozenset(pool.volumes)
-    if pool.paths_cache[0] != key:
-        pool.paths_cache = (key, sorted(volume_path(pool.uuid, u) for u in key))
-    return pool.paths_cache[1]
+    old_key, paths = pool.paths_cache
+    if old_key == key:
+        return paths
+    added, removed = (key - old_key, old_key - key) if old_key is not None else (key, ())
+    if len(added) + len(removed) > 64:
+        paths = sorted(volume_path(pool.uuid, u) for u in key)
+    else:
+        paths = list(paths)  # a new list: one already handed out stays as it was
+        for u in removed:
+            del paths[bisect.bisect_left(paths, volume_path(pool.uuid, u))]
+        for u in added:
+            bisect.insort(paths, volume_path(pool.uuid, u))
+    pool.paths_cache = (key, paths)
+    return paths
 
 
 MANAGER_PROPERTIES = (

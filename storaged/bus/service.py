@@ -11,7 +11,8 @@ import logging
 
 from dbus_fast import Message, MessageType, Variant
 
-from ..api import MANAGER_PATH, ROOT_PATH, VOLUME_IFACE, VOLUME_PROPERTIES, job_path, pool_path, volume_path
+from ..api import (MANAGER_PATH, POOL_IFACE, POOL_PROPERTIES, ROOT_PATH, VOLUME_IFACE,
+                   VOLUME_PROPERTIES, job_path, pool_path, volume_path)
 from ..engine import Engine
 from ..model.state import Pool, Volume
 from .calls import Callers, remember_call
@@ -141,9 +142,11 @@ class BusService:
         _emit(self.manager, self.manager.props({"Pools"}))
 
     def pool_changed(self, pool: Pool, changed: set[str]) -> None:
-        iface = self.pools.get(pool.uuid)
-        if iface:
-            _emit(iface, iface.props(changed))
+        if pool.uuid in self.pools and (props := table_props(POOL_PROPERTIES, pool, changed)):
+            # Sent as made: dbus-fast's own emit would read and check every
+            # property again (a pool's Volumes holds up to 10,000 paths).
+            self._signal(pool_path(pool.uuid), PROPERTIES, "PropertiesChanged", "sa{sv}as",
+                         [POOL_IFACE, props, []])
 
     def volume_added(self, pool: Pool, vol: Volume) -> None:
         path = volume_path(pool.uuid, vol.uuid)

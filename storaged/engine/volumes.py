@@ -82,7 +82,8 @@ class Volumes:
         costs as much as the lvcreate itself)."""
         text = await self._metadata_text(pool)
         new = find_lv(text, name) if text else None
-        if new is None or new.seqno <= pool.seqno or new.uuid in pool.volumes:
+        if new is None or new.seqno <= pool.seqno or new.uuid in pool.volumes \
+                or not self._only_our_commit(pool, new.seqno):
             return None
         # In a shared VG, lvcreate activates the new LV with an exclusive lock.
         vol = Volume(uuid=new.uuid, pool_uuid=pool.uuid, name=name, path=f"/dev/{pool.vg_name}/{name}",
@@ -105,7 +106,7 @@ class Volumes:
         text = await self._metadata_text(pool)
         seq = backup_seqno(text) if text else None
         if seq is None or seq <= pool.seqno or find_lv(text, vol.name) is not None \
-                or vol.uuid not in pool.volumes:
+                or vol.uuid not in pool.volumes or not self._only_our_commit(pool, seq):
             return False
         if vol.snapshot or any(v.origin == vol.uuid for v in pool.volumes.values()):
             return False  # a snapshot's space, or snapshots removed with it: a report tells
@@ -119,6 +120,12 @@ class Volumes:
         self.listener.volume_removed(pool, vol)
         self._publish(pool)
         return True
+
+    def _only_our_commit(self, pool: Pool, seqno: int) -> bool:
+        """In a shared pool another host commits too: the text tells only our
+        own change when it is the one commit after what the pool knows (else
+        the other host's commits in between would be taken as known)."""
+        return not pool.definition.lock_type or seqno == pool.seqno + 1
 
     async def create_volume(self, pool: Pool, xml: str) -> Volume:
         vdef = parse_volume(xml)

@@ -99,10 +99,16 @@ class Build:
                     f"physical volume to it. To adopt it as it is, define the pool with "
                     f"<volume_group>{pool.vg_name}</volume_group> and no <physical_volume>; "
                     f"for a new volume group, name another one in <volume_group>")
+            # A shared VG's first PVs are made by vgcreate --shared itself: a
+            # separate pvcreate needs LVM's global lock, which no lockspace
+            # holds until the first shared VG exists (lvmlockd: "Global lock
+            # failed: check that global lockspace is started").
+            implicit = bool(pool.definition.lock_type) and not vg_exists
             for device in new_devices:
                 if device not in pv_vgs:
-                    await self.lvm.pvcreate(device)
-                    created_pvs.append(device)
+                    if not implicit:
+                        await self.lvm.pvcreate(device)
+                    created_pvs.append(device)  # undone below if vgcreate fails
             if not vg_exists:
                 if not new_devices:
                     raise InvalidArgument(f"pool {pool.name!r} lists no physical volume and "

@@ -116,14 +116,19 @@ faults_pv_io_errors() {
 job_progress() { bus_get "$1" "$IF_JOB" Progress; }
 job_started() { awk -v p="$(job_progress "$1")" 'BEGIN { exit !(p > 0) }'; }
 
-# cancel_half_way WHAT JOB: waits for JOB to make progress, cancels it, and
-# checks it ends cancelled, not done.
+pvmove_running() { lvs -a --noheadings -o lv_name "$1" 2> /dev/null | grep -q pvmove; }
+
+# cancel_half_way WHAT JOB STARTED...: waits until the command STARTED...
+# succeeds (the work is under way), cancels JOB, and checks it ends
+# cancelled, not done.
 cancel_half_way() {
     local what=$1 job=$2 progress
+    shift 2
     case "$job" in "$SD_ROOT"/jobs/*) ;; *) fail "$what returned '$job', not a Job" ;; esac
-    wait_for 120 "$what to make progress" job_started "$job"
+    wait_for 120 "$what to be under way" "$@"
     job_completed "$job" && fail "$what was done before it could be cancelled"
     progress=$(job_progress "$job")
+    awk -v p="$progress" 'BEGIN { exit !(p < 1) }' || fail "$what is at Progress $progress: too late to cancel"
     bus_call "$job" "$IF_JOB" Cancel > /dev/null
     wait_for 120 "$what to end after Cancel" job_completed "$job"
     echo "$what: cancelled at Progress $progress; Error '$(bus_get "$job" "$IF_JOB" Error)'"
@@ -144,7 +149,7 @@ faults_cancel() {
 
     fault_table delay
     job=$(bus_call "$pool" "$IF_POOL" RemovePhysicalVolume s "$FAULT_DEV")
-    cancel_half_way "RemovePhysicalVolume $FAULT_DEV" "$job"
+    cancel_half_way "RemovePhysicalVolume $FAULT_DEV" "$job" pvmove_running "$vg"
     lvs -a -o lv_name,devices "$vg"
     pvs --noheadings -o pv_name -S "vg_name=$vg" | grep -qw "$FAULT_DEV" \
         || fail "$FAULT_DEV is no longer a PV of $vg after the cancelled move"
@@ -163,7 +168,7 @@ faults_cancel() {
     dd if="$STATE/wv-end.pattern" of="$wdev" bs=1M seek=$((size / 1048576 - 1)) oflag=direct conv=fsync status=none
     fault_table delay
     job=$(bus_call "$wv" "$IF_VOLUME" Wipe)
-    cancel_half_way "Wipe wv" "$job"
+    cancel_half_way "Wipe wv" "$job" job_started "$job"
     fault_table linear
     dd if="$wdev" bs=1M skip=$((size / 1048576 - 1)) count=1 iflag=direct status=none \
         | cmp - "$STATE/wv-end.pattern" || fail "the cancelled Wipe went on to the end of wv"

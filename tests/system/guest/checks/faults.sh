@@ -12,7 +12,7 @@ FAULT_DM=labfaulty
 FAULT_DEV=/dev/mapper/$FAULT_DM
 FAULT_IMG=$STATE/faulty-backing.img
 FAULT_SECTORS=$((128 * 2048))   # 128 MiB
-FAULT_DELAY=1000                # ms per I/O in the delay table
+FAULT_DELAY=2000                # ms per I/O in the delay table
 FAULT_POOL_XML="<pool type='lvm'><name>faulty</name>\
 <physical_volume type='device'><device>$FAULT_DEV</device></physical_volume>\
 <physical_volume type='file'><file size='64M'>/var/lib/storaged/images/faulty2.img</file></physical_volume>\
@@ -116,7 +116,9 @@ faults_pv_io_errors() {
 job_progress() { bus_get "$1" "$IF_JOB" Progress; }
 job_started() { awk -v p="$(job_progress "$1")" 'BEGIN { exit !(p > 0) }'; }
 
-pvmove_running() { lvs -a --noheadings -o lv_name "$1" 2> /dev/null | grep -q pvmove; }
+# pvmove_running VG: the pvmove's mirror is in the kernel (from device-mapper's
+# own list: an LVM command would scan the slowed-down PV, seconds per look).
+pvmove_running() { dmsetup ls | grep -q "^$1-pvmove"; }
 
 # cancel_half_way WHAT JOB STARTED...: waits until the command STARTED...
 # succeeds (the work is under way), cancels JOB, and checks it ends
@@ -150,13 +152,13 @@ faults_cancel() {
     fault_table delay
     job=$(bus_call "$pool" "$IF_POOL" RemovePhysicalVolume s "$FAULT_DEV")
     cancel_half_way "RemovePhysicalVolume $FAULT_DEV" "$job" pvmove_running "$vg"
+    fault_table linear
     lvs -a -o lv_name,devices "$vg"
     pvs --noheadings -o pv_name -S "vg_name=$vg" | grep -qw "$FAULT_DEV" \
         || fail "$FAULT_DEV is no longer a PV of $vg after the cancelled move"
     ! lvs -a --noheadings -o lv_name "$vg" | grep -q pvmove || fail "a pvmove LV is left in $vg"
     lvs --noheadings -o devices "$vg/fv" | grep -q "$FAULT_DEV" || fail "fv is no longer on $FAULT_DEV"
     [ "$(bus_get "$pool" "$IF_POOL" PhysicalVolumes | grep -c .)" = 2 ] || fail "the pool has not its two PVs"
-    fault_table linear
     verify_pattern fv "$dev"
     wait_for 30 "pool faulty to be running" pool_state_is "$pool" running
 

@@ -5,6 +5,10 @@ Prints, per entry point: cases, successes, named errors by kind, and problems
 (an unnamed or internal error, a change left behind by an error); then the
 daemon restarts, which must be 0. Exit status 1 if anything was wrong.
 
+Every method of dbus/org.storaged.Storaged1.xml must be called by an entry
+point (tests/fuzzing_entries.py: uncovered()); the run fails at once naming
+any that is not.
+
 Usage: .venv/bin/python bench/fuzz.py [--cases 5000] [--full-every 100] [ENTRY ...]
 """
 import argparse
@@ -18,7 +22,7 @@ from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 
 from bench.common import isolated_world  # noqa: E402
 from tests.conftest import World  # noqa: E402
-from tests.fuzzing_entries import FullFuzzer  # noqa: E402
+from tests.fuzzing_entries import FullFuzzer, uncovered  # noqa: E402
 from tests.integration.test_fuzz import ENTRY_POINTS  # noqa: E402
 from tests.lvmenv import cleanup  # noqa: E402
 
@@ -31,6 +35,10 @@ def main() -> int:
                          "(the PV metadata fingerprint is compared after every case)")
     ap.add_argument("entries", nargs="*", default=ENTRY_POINTS)
     opts = ap.parse_args()
+    missing = uncovered()
+    if missing:
+        print(f"methods of dbus/org.storaged.Storaged1.xml no entry point calls: {', '.join(missing)}")
+        return 1
     base, bus = isolated_world("storaged-fuzz-")
     world = World(base, bus)
     daemon = world.daemon()

@@ -150,7 +150,9 @@ async def _serve(args: argparse.Namespace) -> int:
     await asyncio.wait([disconnected, stop_wait], return_when=asyncio.FIRST_COMPLETED)
     if disconnected.done():
         # Without the bus we serve nobody; exit non-zero so systemd restarts us.
-        log.error("lost the connection to the bus")
+        # (The reason read here: an unread one is logged as a "never retrieved" traceback.)
+        why = None if disconnected.cancelled() else disconnected.exception()
+        log.error("lost the connection to the bus%s", f" ({type(why).__name__})" if why else "")
         return 2
     network_pools.cancel()
     watcher.stop()

@@ -70,5 +70,8 @@ class Engine(Registry, Journal, Boot, Recovery, Build, Lifecycle, Volumes, Physi
         # PV metadata fingerprints as of the last refresh (see lvm/label.py);
         # the watcher's poll compares against them.
         self.pv_fingerprints: dict[str, bytes | None] = {}
+        # Devices of local sources whose reads fail (the watcher's poll
+        # fills it; lvm/label.py read_errors): a PV turned bad under a pool.
+        self.io_errors: dict[str, str] = {}
         self._retry_task: asyncio.Task | None = None
         self._network_pools: list[Pool] = []  # started after READY=1 (boot.py)

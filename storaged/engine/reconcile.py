@@ -82,17 +82,45 @@ class Reconcile:
 
     def check_sources(self) -> bool:
         """Recheck every active pool's sources without running a command;
-        True if what is wrong with them changed (a refresh is due)."""
+        True if what is wrong with them changed (a refresh is due). A running
+        pool with a source gone wrong is degraded at once, whatever the refresh
+        then makes of it: LVM may not manage to report a VG one of whose PVs
+        fails every read."""
         changed = False
         for pool in self.pools.values():
             if pool.active and self._recheck_sources(pool):
                 changed = True
+                if pool.state == PoolState.RUNNING and pool.source_problems:
+                    pool.state = PoolState.DEGRADED
+                    pool.reason = "; ".join(pool.source_problems.values())
+                    self._publish(pool)
         return changed
+
+    def local_source_devices(self) -> list[str]:
+        """The devices of the active pools' local sources (plain devices, loop
+        devices over files): the ones the poll reads to find I/O errors. Not
+        iSCSI and NFS: a read there waits as long as the server is away, and
+        their problem() already says when they are."""
+        found = set()
+        for pool in self.pools.values():
+            if not pool.active:
+                continue
+            for src in pool.definition.sources:
+                backend = self._backend(src)
+                device = None if backend.retried else backend.device(src)
+                if device:
+                    found.add(device)
+        return sorted(found)
 
     def _recheck_sources(self, pool: Pool) -> bool:
         problems = {k: v for k, v in pool.source_problems.items() if k in ("activation", "lockspace")}
         for src in pool.definition.sources:
             problem = self._backend(src).problem(src)
+            device = None if problem or not self.io_errors else self._backend(src).device(src)
+            if device in self.io_errors:
+                problem = f"physical volume {device} fails to read: {self.io_errors[device]}"
+                problems[src.key] = problem
+                continue
             if problem:
                 problems[src.key] = pool.bringup_errors.get(src.key, problem)
             else:

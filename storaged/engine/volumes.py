@@ -2,10 +2,11 @@
 learns a new LV from LVM's metadata backup instead of a second report."""
 from __future__ import annotations
 
+import errno
 import logging
 import os
 
-from ..errors import AlreadyExists, Failed, InvalidArgument, NoSpace, StoragedError
+from ..errors import AlreadyExists, Busy, Failed, InvalidArgument, NoSpace, StoragedError
 from ..lvm.metadata import find_lv, seqno as backup_seqno
 from ..model.definitions import parse_volume
 from ..model.names import check_lv_in_vg, check_lv_name
@@ -175,7 +176,12 @@ class Volumes:
         path = vol.path
 
         async def work(job: Job) -> None:
-            await wipe_device(path, job.set_progress)
+            try:
+                await wipe_device(path, job.set_progress)
+            except OSError as exc:
+                if exc.errno == errno.EBUSY:
+                    raise Busy(f"volume {name!r} is in use ({path} is open elsewhere)") from None
+                raise Failed(f"cannot wipe {path}: {exc.strerror or exc}") from None
         return self.jobs.start(f"wipe {pool.name}/{name}", uid, work)
 
 

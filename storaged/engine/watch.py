@@ -8,7 +8,9 @@ Event sources, from fastest to the floor:
 - a poll twice a second that runs no command: each running pool's sources
   (is the loop device still bound, the file still there, the disk present?) and
   a fingerprint of each PV's metadata area header, which changes with every
-  metadata commit even where LVM keeps no backups.
+  metadata commit even where LVM keeps no backups; and a 4 KiB read of each
+  local source's device, which finds a disk turned bad under a running pool
+  (I/O errors: the pool is degraded until it reads again).
 Bursts are coalesced by the engine's refresh scheduler.
 """
 from __future__ import annotations
@@ -17,7 +19,7 @@ import asyncio
 import logging
 import os
 
-from ..lvm.label import fingerprints
+from ..lvm.label import fingerprints, read_errors
 from ..system.inotify import IN_CLOSE_WRITE, IN_CREATE, IN_DELETE, IN_MOVED_TO, Inotify
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,14 @@ class Watcher:
             try:
                 if ticks % THIN_EVERY == 0:
                     await self.engine.poll_thin_pools()
+                errors = await read_errors(self.engine.local_source_devices())
+                if errors != self.engine.io_errors:
+                    for device in sorted(set(errors) | set(self.engine.io_errors)):
+                        if device not in errors:
+                            log.warning("%s reads again", device)
+                        elif device not in self.engine.io_errors:
+                            log.warning("%s fails to read: %s", device, errors[device])
+                    self.engine.io_errors = errors
                 if self.engine.check_sources():
                     self.engine.request_refresh()
                     continue

@@ -111,6 +111,33 @@ async def metadata_text_of(device: str) -> str | None:
     return await asyncio.get_running_loop().run_in_executor(None, metadata_text, device)
 
 
+def read_error(device: str) -> str | None:
+    """What reading the device's first 4 KiB (O_DIRECT: the device, not the
+    page cache) fails with, e.g. "Input/output error"; None if it reads, or
+    if it does not even open (a missing device is its source's problem())."""
+    try:
+        fd = os.open(device, os.O_RDONLY | os.O_DIRECT | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        _read_direct(fd, 0, _LABEL_SCAN)
+        return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    finally:
+        os.close(fd)
+
+
+async def read_errors(devices: list[str]) -> dict[str, str]:
+    """Device -> read_error() for the devices that fail, off the event loop."""
+    if not devices:
+        return {}
+
+    def probe() -> dict[str, str]:
+        return {d: e for d, e in ((d, read_error(d)) for d in devices) if e}
+    return await asyncio.get_running_loop().run_in_executor(None, probe)
+
+
 def fingerprints_now(devices: list[str]) -> dict[str, bytes | None]:
     return {d: fingerprint(d) for d in devices}
 

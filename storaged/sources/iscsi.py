@@ -15,6 +15,7 @@ import time
 from ..errors import Degraded, Failed, InvalidArgument, StoragedError
 from ..model.definitions import DeviceSource, IscsiSource
 from ..system import runner
+from ..system.host import systemd_running
 from ..system.runner import CommandFailed, CommandTimeout
 from .base import SourceBackend
 from .device import DeviceBackend
@@ -151,7 +152,7 @@ async def load_transport() -> None:
     modprobe. Failing here is not an error: iscsiadm's own then says why."""
     if os.path.isdir(f"/sys/module/{TRANSPORT_MODULE}"):
         return
-    if os.path.isdir("/run/systemd/system"):
+    if systemd_running():
         argv = ["systemctl", "start", f"modprobe@{TRANSPORT_MODULE}.service"]
     else:
         argv = ["modprobe", TRANSPORT_MODULE]

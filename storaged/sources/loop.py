@@ -12,6 +12,7 @@ import time
 
 from ..errors import Failed
 from ..system import runner
+from ..system.host import in_host_namespace
 from ..system.runner import CommandFailed
 
 LOSETUP = "losetup"
@@ -57,7 +58,14 @@ async def attach(path: str, resolve: bool = True) -> str:
     try:
         # --nooverlap makes losetup itself reuse a device that was bound to the
         # same file by someone else between our look and this call.
-        res = await runner.run([LOSETUP, "--find", "--show", "--nooverlap", path], timeout=30)
+        # In the host's mount namespace (under systemd): the loop device keeps
+        # the file open through the mount it was opened by, and sysfs names
+        # the file from that mount. Opened in storaged.service's own namespace,
+        # a file on any mount but / (an NFS export, a separate /var) would be
+        # named from its mount's root ("/netnfs.img") once the service, and
+        # its namespace, ended: no daemon after it would know the device.
+        res = await runner.run(in_host_namespace([LOSETUP, "--find", "--show", "--nooverlap", path],
+                                                 f"attach {path} to a loop device", 25), timeout=30)
     except CommandFailed as exc:
         raise Failed(f"cannot attach {path} to a loop device: {runner._useful_lines(exc.stderr)}") from None
     return res.stdout.strip()

@@ -3,6 +3,15 @@
 The export is mounted under the daemon's run directory
 (<run_dir>/nfs/<server>_<export>-<hash>), one mount per server and export,
 shared by every file PV on it; it is unmounted when no loop device uses it.
+
+Under systemd, mount and umount run in the host's mount namespace, as
+transient services of PID 1's (system/host.py: in_host_namespace):
+storaged.service has a mount namespace of its own (ProtectSystem= and the
+like), and an export mounted in it would be invisible to the host and
+outlive the service, out of systemd's reach at shutdown. Mounted by the host,
+the export is a mount unit like any other network file system (systemd
+unmounts it after the network pools' shutdown unit and before the network
+goes) and shows in the service's namespace by propagation.
 """
 from __future__ import annotations
 
@@ -13,6 +22,7 @@ import re
 from ..errors import AlreadyExists, Degraded, Failed, InvalidArgument, StoragedError
 from ..model.definitions import NfsSource
 from ..system import runner
+from ..system.host import in_host_namespace
 from ..system.files import create_sparse
 from ..system.runner import CommandFailed
 from . import loop
@@ -79,7 +89,8 @@ class NfsBackend(SourceBackend):
             return False
         os.makedirs(where, mode=0o700, exist_ok=True)
         try:
-            await runner.run(mount_argv(src, where), timeout=MOUNT_TIMEOUT)
+            await runner.run(in_host_namespace(mount_argv(src, where), f"mount {self._export(src)}",
+                                               MOUNT_TIMEOUT - 5), timeout=MOUNT_TIMEOUT)
         except StoragedError as exc:
             try:
                 os.rmdir(where)
@@ -94,7 +105,8 @@ class NfsBackend(SourceBackend):
         if not is_mounted(where) or loop.bound_under(where):
             return  # another PV of this export still uses it
         try:
-            await runner.run(["umount", where], timeout=MOUNT_TIMEOUT)
+            await runner.run(in_host_namespace(["umount", where], f"unmount {self._export(src)}",
+                                               MOUNT_TIMEOUT - 5), timeout=MOUNT_TIMEOUT)
         except CommandFailed as exc:
             raise Failed(f"cannot unmount {self._export(src)} from {where}: "
                          f"{runner._useful_lines(exc.stderr)}") from None

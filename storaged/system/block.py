@@ -7,7 +7,7 @@ import os
 import struct
 
 BLKZEROOUT = 0x127F  # _IO(0x12, 127)
-WIPE_CHUNK = 64 * 1024 * 1024
+WIPE_CHUNK = 8 * 1024 * 1024  # the most a Cancel waits for
 
 
 async def wipe_device(path: str, on_progress) -> None:
@@ -20,11 +20,32 @@ async def wipe_device(path: str, on_progress) -> None:
         done = 0
         while done < size:
             length = min(WIPE_CHUNK, size - done)
-            await loop.run_in_executor(None, _zero_range, fd, done, length)
+            chunk = loop.run_in_executor(None, _zero_range, fd, done, length)
+            try:
+                await asyncio.shield(chunk)
+            except asyncio.CancelledError:
+                # The chunk under way cannot be stopped; the Job ends when it
+                # has, so that nothing is written after Cancel said "cancelled"
+                # (and the device is no longer held open).
+                await _settle(chunk)
+                raise
             done += length
             on_progress(done / size)
     finally:
         os.close(fd)
+
+
+async def _settle(future: asyncio.Future) -> None:
+    """Wait for `future` to end, whatever cancels the waiter meanwhile."""
+    while not future.done():
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            continue
+        except Exception:
+            return
+    if not future.cancelled():
+        future.exception()  # retrieved: a failed chunk after Cancel is no news
 
 
 def _zero_range(fd: int, start: int, length: int) -> None:

@@ -1,5 +1,7 @@
 """Facts about the host that decide how the daemon behaves."""
 
+import os
+
 
 def device_mapper_available() -> bool:
     """Whether the kernel has device-mapper (a /dev/mapper/control node alone
@@ -19,3 +21,26 @@ def boot_id() -> str:
             return f.read().strip()
     except OSError:
         return ""
+
+
+def systemd_running() -> bool:
+    """Whether systemd is the init system (sd_booted()'s test)."""
+    return os.path.isdir("/run/systemd/system")
+
+
+def in_host_namespace(argv: list[str], description: str, timeout: float,
+                      systemd: bool | None = None) -> list[str]:
+    """`argv` made to run in the host's mount namespace: under systemd, as a
+    transient service of PID 1's (`systemd-run --wait --pipe`: its exit status
+    and its stderr are the caller's), so that a mount it makes is the host's,
+    not the one of storaged.service's own namespace (ProtectSystem= and the
+    like give it one), and systemd orders its unmount at shutdown. No default
+    dependencies: it must also run while the system shuts down (the shutdown
+    unit stops the network pools then). Killed after `timeout` seconds whatever
+    becomes of the caller. Without systemd, `argv` itself: the daemon's
+    namespace is the host's."""
+    if not (systemd_running() if systemd is None else systemd):
+        return argv
+    return ["systemd-run", "--quiet", "--wait", "--pipe", "--collect", "--service-type=exec",
+            "--property=DefaultDependencies=no", f"--property=RuntimeMaxSec={max(1, int(timeout))}",
+            f"--description=storaged: {description}", "--", *argv]

@@ -135,3 +135,4 @@ def test_losing_the_bus_exits_non_zero_for_systemd_to_restart(world):
     world.bus.stop()
     assert d.proc.wait(timeout=30) == 2
     assert "lost the connection to the bus" in d.log()
+    assert "never retrieved" not in d.log()  # the reason is read, not left to asyncio's last words

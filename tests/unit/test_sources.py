@@ -131,3 +131,31 @@ async def test_engine_retries_only_degraded_pools_network_sources(tmp_path, monk
     reachable.append(True)
     await engine.retry_sources()
     assert tried == [net, net] and started == ["a"]  # back: the pool is started again
+
+
+def test_nfs_mounts_run_in_the_hosts_namespace_under_systemd():
+    """Under systemd the mount is a transient service of PID 1's (the host's
+    mount namespace, not storaged.service's); without it, the mount itself.
+    Every option is one the installed systemd-run knows."""
+    import subprocess
+
+    from storaged.system.host import in_host_namespace
+    argv = mount_argv(NfsSource(server="filer.example", export="/e", file="f"), "/run/storaged/nfs/x")
+    assert in_host_namespace(argv, "mount", 55, systemd=False) == argv
+    wrapped = in_host_namespace(argv, "mount filer.example:/e", 55, systemd=True)
+    assert wrapped[0] == "systemd-run" and wrapped[wrapped.index("--") + 1:] == argv
+    for needed in ("--wait", "--pipe", "--collect", "--property=DefaultDependencies=no",
+                   "--property=RuntimeMaxSec=55"):
+        assert needed in wrapped
+    helps = subprocess.run(["systemd-run", "--help"], capture_output=True, text=True).stdout
+    for option in wrapped[1:wrapped.index("--")]:
+        assert option.split("=", 1)[0] in helps, option
+
+
+def test_read_error_only_for_a_failing_read():
+    """A device that does not open is its source's problem(), one that reads is
+    fine; the VM lab (faults.pv-io-errors) makes a real one fail with EIO."""
+    from storaged.lvm.label import read_error
+    here = os.path.dirname(os.path.abspath(__file__))
+    assert read_error(os.path.join(here, "missing")) is None
+    assert read_error(os.path.abspath(__file__)) is None

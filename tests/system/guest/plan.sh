@@ -4,7 +4,8 @@
 #
 # NAME is reported as PHASE.NAME (boot1.storaged.start); FUNCTION is defined
 # in checks/*.sh (lab.sh: the lab itself; package.sh: the .deb installed,
-# upgraded, removed, purged; storaged.sh: the product). The default timeout is 90 s.
+# upgraded, removed, purged; storaged.sh: the product; faults.sh: faults
+# injected for real). The default timeout is 90 s.
 # To add a check: write the function, add a line here. Later checks can read
 # what earlier ones recorded with state_need (state survives the reboot).
 # Helpers: lib.sh (bus_call, bus_get, wait_for, write_pattern, ...) and
@@ -46,6 +47,10 @@ plan_boot1() {
     check jobs.pvmove                 storaged_jobs_pvmove        300
     check jobs.resize                 storaged_jobs_resize        120
     check jobs.wipe                   storaged_jobs_wipe          120
+    # Faults injected for real (faults.sh): a PV failing under a running
+    # pool; a pvmove and a Wipe cancelled half-way.
+    check faults.pv-io-errors         faults_pv_io_errors         240
+    check faults.cancel               faults_cancel               360
     check thin.pool                   storaged_thin_pool          180
     check thin.snapshots              storaged_thin_snapshots     180
     check thin.clones                 storaged_thin_clones        240
@@ -75,6 +80,9 @@ plan_boot2() {
     check thin.after-reboot           storaged_thin_after_reboot  180
     check storaged.outside-activation storaged_outside_activation
     check storaged.shutdown-unit      storaged_shutdown_unit
+    # The system bus restarted under the daemon: it exits non-zero, systemd
+    # restarts it, every pool as it was (the checks after it use the new bus).
+    check faults.bus-restart          faults_bus_restart          180
     # The package goes and comes back; pools, definitions and data stay.
     check package.remove              package_remove              180
     check package.purge               package_purge               180

@@ -1,6 +1,6 @@
 """The entry points tests/fuzzing.py's Fuzzer does not reach by itself: the
 Volume's methods, the Pool's PV, thin pool and autostart methods, the
-Manager's libvirt methods, the Job's Cancel and every method without
+Manager's libvirt methods and ImportPool, the Job's Cancel and every method without
 arguments, with the same property (a success or a named error, the daemon
 up, nothing changed by an error) and a clean-up after each success that puts
 the pool back as it was (running, one PV, the `keep` volume).
@@ -33,6 +33,7 @@ MORE = {"Resize": (VOL, "ta{sv}", "volume"), "Wipe": (VOL, "", "volume"),
         "AddPhysicalVolume": (POOL, "s", "pool"), "RemovePhysicalVolume": (POOL, "s", "pool"),
         "SetAutostart": (POOL, "b", "pool"),
         "ImportLibvirtPool": (MGR, "s", "manager"), "ResolveDomain": (MGR, "s", "manager"),
+        "ImportPool": (MGR, "s", "manager"),
         "CreateThinPool": (POOL, "ta{sv}", "pool"),
         "Activate": (VOL, "a{sv}", "volume"), "Deactivate": (VOL, "", "volume"),
         "Open": (VOL, "sa{sv}", "volume"), "Rename": (VOL, "s", "volume"),
@@ -88,6 +89,9 @@ class FullFuzzer(Fuzzer):
                 "RemovePhysicalVolume": st.tuples(names | st.sampled_from(own)),
                 "SetAutostart": st.tuples(st.booleans()),
                 "ImportLibvirtPool": st.tuples(LIBVIRT_POOLS | st.sampled_from(HOSTILE_DOCS) | any_text),
+                # The pool's own VG (imported already: its path, nothing changed),
+                # hostile and random names (NotFound, InvalidArgument).
+                "ImportPool": st.tuples(st.just(self.pool_name) | names | any_text),
                 "ResolveDomain": st.tuples(st.lists(disk_xml, max_size=3).map(_domain)
                                            | st.sampled_from(HOSTILE_DOCS) | any_text),
                 "CreateThinPool": st.tuples(sizes | st.sampled_from([4 * MiB, 8 * MiB, 64 * MiB]), options),

@@ -57,7 +57,7 @@ class Boot:
         network sources takes over for those still out of reach)."""
         pools, self._network_pools = self._network_pools, []
         if pools:
-            log.info("starting %d pool(s) on iSCSI or NFS", len(pools))
+            log.info("starting %d pool(s) on iSCSI, NFS or shared storage", len(pools))
             await self._start_pools(pools)
             await self._recover_volumes()
 

@@ -82,7 +82,28 @@ class Shared:
         if not self.lvm.use_lvmlockd:
             return
         await self.lvm.vgchange_activate(pool.vg_name, False)
-        await self.lvm.lock_stop(pool.vg_name)
+        try:
+            await self.lvm.lock_stop(pool.vg_name)
+            return
+        except StoragedError as exc:
+            if "must first be deactivated" not in exc.message:
+                raise
+            first = exc
+        # lvmlockd still holds LV locks though vgchange -an passed (an unlock
+        # it could not do): release each by its own lvchange -an, then again.
+        space = (await self.lvm.lock_info()).get(pool.vg_name)
+        held = space.lv_locks if space else {}
+        names = {lv_key(uuid): name for uuid, name in (await self.lvm.lv_uuids(pool.vg_name)).items()}
+        log.warning("pool %s: lvmlockd still holds %d lock(s) after deactivation: %s", pool.name,
+                    len(held), ", ".join(f"{names.get(k, k)} ({m})" for k, m in held.items()))
+        for key in held:
+            if key in names:
+                await self.lvm.lvchange_activate(pool.vg_name, names[key], False)
+        try:
+            await self.lvm.lock_stop(pool.vg_name)
+        except StoragedError:
+            raise type(first)(f"{first.message} (locks still held here: "
+                              f"{', '.join(names.get(k, k) for k in held) or 'none listed'})") from None
 
     async def _refresh_locks(self, pools: list[Pool]) -> None:
         """The LV locks this host holds in each shared pool (one lvmlockctl call)."""

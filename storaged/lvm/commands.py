@@ -187,6 +187,14 @@ class Lvm:
         await self._lvm(f"vgcreate {vg}", "vgcreate", *lock, *tags, vg, *devices,
                         timeout=LOCK_START_TIMEOUT if shared else None)
 
+    async def lv_uuids(self, vg: str) -> dict[str, str]:
+        """LV UUID -> name of every LV of `vg`, hidden ones included."""
+        out = await self._lvm(f"listing volumes of {vg}", "lvs", "-a", "--reportformat", "json",
+                              "-o", "lv_uuid,lv_name", vg)
+        data = json.loads(out) if out.strip() else {"report": []}
+        return {lv["lv_uuid"]: lv["lv_name"].strip("[]")
+                for r in data["report"] for lv in r.get("lv", [])}
+
     async def vg_identity(self, vg: str) -> tuple[str, str, str] | None:
         """The pool name and UUID a VG's tags carry, and its lock type
         (`sanlock`, or "" for a local VG); None without storaged's tags."""

@@ -164,6 +164,10 @@ faults_cancel() {
     ! lvs -a --noheadings -o lv_name "$vg" | grep -q pvmove || fail "a pvmove LV is left in $vg"
     lvs --noheadings -o devices "$vg/fv" | grep -q "$FAULT_DEV" || fail "fv is no longer on $FAULT_DEV"
     [ "$(bus_get "$pool" "$IF_POOL" PhysicalVolumes | grep -c .)" = 2 ] || fail "the pool has not its two PVs"
+    # udev made the node again at the abort's resume, slowly while every I/O waited 2 s.
+    udevadm settle --timeout=30 || true
+    [ -b "$dev" ] || { lvs -a -o lv_name,lv_attr,devices "$vg"; sleep 5; }
+    [ -b "$dev" ] || fail "$dev is gone after the cancelled move: fv is $(lvs --noheadings -o lv_attr "$vg/fv")"
     verify_pattern fv "$dev"
     wait_for 30 "pool faulty to be running" pool_state_is "$pool" running
 

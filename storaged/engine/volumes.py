@@ -7,7 +7,7 @@ import logging
 import os
 
 from ..errors import AlreadyExists, Busy, Failed, InvalidArgument, NoSpace, StoragedError
-from ..lvm.metadata import find_lv, seqno as backup_seqno
+from ..lvm.metadata import find_lv, seqno as backup_seqno, vg_report_from_text
 from ..model.definitions import parse_volume
 from ..model.names import check_lv_in_vg, check_lv_name
 from ..model.sizes import check_size
@@ -83,9 +83,17 @@ class Volumes:
         costs as much as the lvcreate itself)."""
         text = await self._metadata_text(pool)
         new = find_lv(text, name) if text else None
-        if new is None or new.seqno <= pool.seqno or new.uuid in pool.volumes \
-                or not self._only_our_commit(pool, new.seqno):
+        if new is None or new.seqno <= pool.seqno or new.uuid in pool.volumes:
             return None
+        if not self._only_our_commit(pool, new.seqno):
+            # Another host committed too: the whole text, diffed as the poll
+            # would, still spares a report (seconds in a shared VG).
+            known = {v.uuid: (v.active, v.open) for v in pool.volumes.values()}
+            report = vg_report_from_text(text, pool.pv_ids, known, self.activation)
+            if report is None or report.vg.uuid != pool.vg_uuid:
+                return None
+            self._apply(pool, report)
+            return pool.volume_named(name)
         # In a shared VG, lvcreate activates the new LV with an exclusive lock.
         vol = Volume(uuid=new.uuid, pool_uuid=pool.uuid, name=name, path=f"/dev/{pool.vg_name}/{name}",
                      capacity=size, active=self.activation, thin=thin,

@@ -223,7 +223,7 @@ storaged_critical_chain() {
     local log ready network
     log=$(journalctl -b -u storaged -o cat)
     ready=$(echo "$log" | grep -n ' ready: ' | head -n 1 | cut -d: -f1)
-    network=$(echo "$log" | grep -n 'pool(s) on iSCSI or NFS' | head -n 1 | cut -d: -f1)
+    network=$(echo "$log" | grep -n 'pool(s) on iSCSI, NFS or shared storage' | head -n 1 | cut -d: -f1)
     [ -n "$ready" ] || fail "no 'ready' line in storaged's journal"
     [ -n "$network" ] || fail "storaged did not start its network pools after READY=1"
     [ "$network" -gt "$ready" ] || fail "network pools were brought up before READY=1"

@@ -164,7 +164,6 @@ class PhysicalVolumes:
     async def _move_off(self, pool: Pool, device: str, job: Job) -> None:
         """pvmove, rolled back (pvmove --abort) if it fails, is cancelled or,
         as without activation, exits 0 having moved nothing."""
-        was_active = sorted(v.name for v in pool.volumes.values() if v.active)
         try:
             await self.lvm.pvmove(device, job.set_progress)
             after = (await self.lvm.fullreport()).get(pool.vg_name)
@@ -179,20 +178,4 @@ class PhysicalVolumes:
             except StoragedError as exc:
                 log.error("pvmove --abort after a failed move off %s: %s", device, exc.message)
             await asyncio.shield(self._refresh([pool]))
-            await asyncio.shield(self._reactivate(pool, was_active))
             raise
-
-    async def _reactivate(self, pool: Pool, names: list[str]) -> None:
-        """The volumes that were active before a move that was rolled back,
-        active again (a pvmove killed half-way can leave them without a node)."""
-        lost = [n for n in names if (v := pool.volume_named(n)) is not None and not v.active]
-        if not lost or not self.activation:
-            return
-        log.warning("pool %s: volume(s) %s inactive after the move was rolled back; activating "
-                    "them again", pool.name, ", ".join(lost))
-        for name in lost:
-            try:
-                await self.lvm.lvchange_activate(pool.vg_name, name, True)
-            except StoragedError as exc:
-                log.error("activating %s/%s again: %s", pool.vg_name, name, exc.message)
-        await self._refresh([pool])

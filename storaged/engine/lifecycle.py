@@ -142,25 +142,7 @@ class Lifecycle:
                 self._require_shared_ready(pool.name)
                 await self.lvm.lock_start(pool.vg_name, self.settings.host_id)
             if remove_vg:
-                try:
-                    lvs = await self.lvm.lv_tags(pool.vg_name)
-                except NotFound:
-                    lvs = {}
-                foreign = sorted(name for name, tags in lvs.items() if OWN_TAG not in tags)
-                if foreign:
-                    raise Busy(f"volume group {pool.vg_name!r} holds volume(s) "
-                               f"{', '.join(foreign)} that storaged did not allocate, and "
-                               f"Delete removes only what storaged made: remove them first "
-                               f"(start the pool and DeallocateVolume them, or lvremove) "
-                               f"and delete again")
-                try:
-                    await self.lvm.vgremove(pool.vg_name)
-                except NotFound:
-                    pass
-                except StoragedError:
-                    if pool.definition.lock_type:
-                        await self._quietly(pool, self.lvm.lock_stop(pool.vg_name))
-                    raise
+                await self._remove_vg(pool)
             pv_vgs = await self.lvm.pv_vg_names()
             for device in devices:
                 if device in pv_vgs and (not pv_vgs[device] or
@@ -171,3 +153,27 @@ class Lifecycle:
                 await self._backend(src).down(src)
         for src in self._record(pool.uuid).created_sources():
             await self._backend(src).destroy(src)  # a file (local or on NFS) this pool made
+
+    async def _remove_vg(self, pool: Pool) -> None:
+        """vgremove, unless the VG holds an LV storaged did not allocate (Busy).
+        A shared VG's lockspace, joined for it, is left again if it stays."""
+        try:
+            try:
+                lvs = await self.lvm.lv_tags(pool.vg_name)
+            except NotFound:
+                lvs = {}
+            foreign = sorted(name for name, tags in lvs.items() if OWN_TAG not in tags)
+            if foreign:
+                raise Busy(f"volume group {pool.vg_name!r} holds volume(s) "
+                           f"{', '.join(foreign)} that storaged did not allocate, and "
+                           f"Delete removes only what storaged made: remove them first "
+                           f"(start the pool and DeallocateVolume them, or lvremove) "
+                           f"and delete again")
+            try:
+                await self.lvm.vgremove(pool.vg_name)
+            except NotFound:
+                pass
+        except StoragedError:
+            if pool.definition.lock_type:
+                await self._quietly(pool, self.lvm.lock_stop(pool.vg_name))
+            raise

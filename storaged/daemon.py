@@ -13,7 +13,7 @@ import sys
 from dbus_fast import BusType
 from dbus_fast.constants import NameFlag, RequestNameReply
 
-from . import __version__, embedded, instance
+from . import __version__, instance
 from .api import BUS_NAME
 from .bus.service import BusService, StoragedBus
 from .errors import InvalidArgument, StoragedError
@@ -22,6 +22,8 @@ from .notify import notify, setup_logging
 from .engine import Engine, Settings
 from .engine.settings import MAX_HOST_ID
 from .engine.watch import Watcher
+from .system.host import process_age
+from .system.runner import Spent, watch_children_by_pidfd
 
 log = logging.getLogger("storaged")
 
@@ -95,8 +97,10 @@ async def connect(bus: str) -> StoragedBus:
 
 
 async def serve(args: argparse.Namespace) -> int:
+    watch_children_by_pidfd()
     emb = None
     if args.embedded:
+        from . import embedded  # the self-contained mode only
         emb = await embedded.start(args.embedded, lambda m: print(f"storaged: {m}", flush=True))
         args.bus = emb.address
         args.config_dir, args.state_dir, args.run_dir = emb.config_dir, emb.state_dir, emb.run_dir
@@ -142,7 +146,9 @@ async def _serve(args: argparse.Namespace) -> int:
         bus.disconnect()
         return 1
     notify(f"READY=1\nSTATUS=serving {len(engine.pools)} pool(s)")
-    log.info("storaged %s ready: %d pool(s)", __version__, len(engine.pools))
+    log.info("storaged %s ready: %d pool(s), %.2f s after exec (interpreter and imports "
+             "%.2f s, %d command(s) %.2f s)", __version__, len(engine.pools), process_age(),
+             args.imported, Spent.count, Spent.seconds)
     network_pools = asyncio.ensure_future(engine.start_network_pools())
 
     disconnected = asyncio.ensure_future(bus.wait_for_disconnect())
@@ -180,7 +186,9 @@ async def _serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
+    imported = process_age()
     args = parse_args(argv)
+    args.imported = imported
     setup_logging(args.log_level)
     try:
         code = asyncio.run(serve(args))

@@ -26,7 +26,7 @@ class Boot:
         and start every autostart pool (re-attach, vgscan, check, activate)."""
         await self.lvm.probe()
         self._check_host_ids()
-        self.activation = await self.lvm.activation_enabled() and device_mapper_available()
+        self.activation = self.lvm.activation_configured and device_mapper_available()
         for definition, autostart in self.store.load():
             pool = Pool(definition=definition, autostart=autostart)
             self.pools[pool.uuid] = pool

@@ -1,6 +1,7 @@
 """Start, Stop and Delete of pools."""
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from ..errors import Busy, Degraded, Failed, InvalidArgument, NotFound, NotSupported, StoragedError
@@ -35,8 +36,9 @@ class Lifecycle:
         try:
             # Start is also the retry for a degraded or failed pool.
             pools = [p for p in pools if p.state != PoolState.RUNNING]
-            for pool in pools:
-                await bring_up(pool)
+            # Pools side by side: at boot each loop attach is a transient unit
+            # of systemd's, whose start is most of the time it takes.
+            await asyncio.gather(*(bring_up(pool) for pool in pools))
             if pools:
                 await self.lvm.vgscan()
             for pool in pools:
@@ -44,21 +46,32 @@ class Lifecycle:
                     # Shared: join the lockspace, activate nothing. Each volume
                     # is activated (and so locked) where a guest needs it.
                     await self._start_lockspace(pool)
-                    pool.state = PoolState.RUNNING
-                    continue
-                try:
-                    await self.lvm.vgchange_activate(pool.vg_name, True)
-                except NotFound:
-                    pass  # reported by the refresh below
-                except StoragedError as exc:
-                    pool.source_problems.setdefault("activation", exc.message)
                 pool.state = PoolState.RUNNING
+            await self._activate([p for p in pools if not p.definition.lock_type])
             await self._refresh(pools, starting=True)
             for pool in pools:
                 self._mark_started(pool, pool.active)
         finally:
             for pool in held:
                 pool.lock.release()
+
+    async def _activate(self, pools: list[Pool]) -> None:
+        """Every volume of these pools active: one vgchange for all of them
+        (a boot with several pools waits for LVM and udev once); if that fails,
+        one per pool, so that each pool's reason is its own."""
+        if len(pools) > 1:
+            try:
+                await self.lvm.vgchange_activate([p.vg_name for p in pools], True)
+                return
+            except StoragedError:
+                pass
+        for pool in pools:
+            try:
+                await self.lvm.vgchange_activate([pool.vg_name], True)
+            except NotFound:
+                pass  # reported by the refresh
+            except StoragedError as exc:
+                pool.source_problems.setdefault("activation", exc.message)
 
     async def stop(self, pool: Pool) -> None:
         async with pool.lock:

@@ -83,6 +83,7 @@ class Lvm:
         self.devices_file = False  # LVM's devices file in use (devices/use_devicesfile)
         self.use_lvmlockd = False  # global/use_lvmlockd: shared VGs possible here
         self.host_id = 0  # local/host_id (lvmlocal.conf); 0: not set
+        self.activation_configured = False  # global/activation
         self.calls = 0  # how many LVM commands ran; the benchmarks read it
         self._running = 0  # our LVM commands under way (see _shared)
         self._exclusive = asyncio.Lock()
@@ -123,20 +124,18 @@ class Lvm:
                 log.warning("lvmdevices --deldev %s: %s", device, exc.message)
 
     async def probe(self) -> None:
-        """Learn where LVM writes its metadata backups (one call at start)."""
+        """Learn how LVM is set up (one call at start): whether it activates,
+        where it writes its metadata backups, lvmlockd and the host_id."""
         out = await self._lvm("lvm config", "config", "--typeconfig", "full",
                               "backup/backup", "backup/backup_dir", "devices/use_devicesfile",
-                              "global/use_lvmlockd", "local/host_id")
+                              "global/use_lvmlockd", "local/host_id", "global/activation")
         values = dict(re.findall(r'^\s*(\w+)="?([^"\n]*)"?\s*$', out, re.M))
         self.backups_enabled = values.get("backup") == "1"
         self.backup_dir = values.get("backup_dir") or None
         self.devices_file = values.get("use_devicesfile") == "1"
         self.use_lvmlockd = values.get("use_lvmlockd") == "1"
         self.host_id = int(values["host_id"]) if values.get("host_id", "").isdigit() else 0
-
-    async def activation_enabled(self) -> bool:
-        out = await self._lvm("lvm config", "config", "--typeconfig", "full", "global/activation")
-        return out.strip().endswith("=1")
+        self.activation_configured = values.get("activation") == "1"
 
     async def fullreport(self) -> dict[str, VgReport]:
         out = await self._lvm(
@@ -237,9 +236,10 @@ class Lvm:
     async def vgscan(self) -> None:
         await self._lvm("vgscan", "vgscan")
 
-    async def vgchange_activate(self, vg: str, active: bool) -> None:
-        await self._lvm(f"{'activating' if active else 'deactivating'} {vg}",
-                        "vgchange", "-ay" if active else "-an", vg)
+    async def vgchange_activate(self, vgs: str | list[str], active: bool) -> None:
+        vgs = [vgs] if isinstance(vgs, str) else vgs
+        await self._lvm(f"{'activating' if active else 'deactivating'} {', '.join(vgs)}",
+                        "vgchange", "-ay" if active else "-an", *vgs)
 
     async def lvcreate(self, vg: str, name: str, size: int) -> None:
         await self._lvm(f"creating volume {name} in {vg}", "lvcreate", "--yes",

@@ -1,6 +1,7 @@
 """Facts about the host that decide how the daemon behaves."""
 
 import os
+import time
 
 
 def device_mapper_available() -> bool:
@@ -21,6 +22,18 @@ def boot_id() -> str:
             return f.read().strip()
     except OSError:
         return ""
+
+
+def process_age() -> float:
+    """Seconds since this process was started (exec), from the kernel's
+    start time: what the interpreter and the imports took before main()."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            # Field 22, counted after the command name, which may hold spaces.
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def systemd_running() -> bool:

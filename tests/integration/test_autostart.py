@@ -1,6 +1,7 @@
 """CreatePool marks a pool autostart (it is the host's storage); DefinePool + Build
 + Start keeps libvirt's habit (off until SetAutostart); <pool autostart='no'> opts out."""
 import os
+import re
 import subprocess
 
 from tests.harness import MANAGER, MGR, POOL, VOL, MiB
@@ -54,3 +55,55 @@ async def test_define_build_start_and_autostart_no_stay_manual(world, client):
     for pool in (defined, opted_out):
         assert await client.get(pool, POOL, "State") == "inactive"
     assert loops_under(world.base) == []
+
+
+def _log_since(daemon, offset: int) -> str:
+    with open(daemon.log_path) as f:
+        f.seek(offset)
+        return f.read()
+
+
+async def test_a_boot_activates_every_pool_in_one_command_and_says_what_it_took(world, client):
+    """At boot each LVM command costs seconds on a slow host: one vgchange for
+    all the pools, and the ready line says how start-up time was spent."""
+    d = world.daemon()
+    pools = [await client.call(MANAGER, MGR, "CreatePool", "s",
+                               [world.pool_xml(f"{world.prefix}b{i}", (f"b{i}.img", "16M"))])
+             for i in range(3)]
+    offset = os.path.getsize(d.log_path)
+
+    d = reboot(world, d)
+
+    for pool in pools:
+        assert await client.get(pool, POOL, "State") == "running"
+    log = _log_since(d, offset)
+    assert log.count("ran lvm vgchange") == 1, log
+    ready = re.search(r"ready: 3 pool\(s\), ([0-9.]+) s after exec \(interpreter and imports "
+                      r"([0-9.]+) s, (\d+) command\(s\) ([0-9.]+) s\)", log)
+    assert ready, log
+    total, imports, commands, spent = (float(x) for x in ready.groups())
+    before_ready = log[:ready.start()]
+    assert commands == before_ready.count("storaged: DEBUG: ran ") > 3
+    assert 0 < imports < total and 0 < spent < total
+
+
+async def test_a_pool_that_cannot_activate_at_boot_keeps_its_own_reason(world, client):
+    """The one vgchange fails when one VG cannot be activated; then each pool
+    is activated by itself, so the others run and only that one says why."""
+    d = world.daemon()
+    pools = [await client.call(MANAGER, MGR, "CreatePool", "s",
+                               [world.pool_xml(f"{world.prefix}f{i}", (f"f{i}.img", "16M"))])
+             for i in range(3)]
+    assert d.stop() == 0
+    for dev in loops_under(world.base):
+        subprocess.run(["losetup", "--detach", dev], check=True)
+    os.unlink(world.path("f1.img"))  # as a disk that did not come back
+    offset = os.path.getsize(d.log_path)
+
+    d = world.daemon()
+
+    assert [await client.get(p, POOL, "State") for p in pools] == ["running", "degraded", "running"]
+    assert "f1.img" in await client.get(pools[1], POOL, "StateReason")
+    for pool in (pools[0], pools[2]):
+        assert await client.get(pool, POOL, "StateReason") == ""
+    assert _log_since(d, offset).count("ran lvm vgchange") == 4  # all three, then each

@@ -225,6 +225,8 @@ storaged_critical_chain() {
     ready=$(echo "$log" | grep -n ' ready: ' | head -n 1 | cut -d: -f1)
     network=$(echo "$log" | grep -n 'pool(s) on iSCSI, NFS or shared storage' | head -n 1 | cut -d: -f1)
     [ -n "$ready" ] || fail "no 'ready' line in storaged's journal"
+    # Where its start-up went: interpreter and imports, commands, the rest.
+    info "storaged: $(echo "$log" | grep ' ready: ' | head -n 1)"
     [ -n "$network" ] || fail "storaged did not start its network pools after READY=1"
     [ "$network" -gt "$ready" ] || fail "network pools were brought up before READY=1"
 }

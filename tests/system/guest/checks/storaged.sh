@@ -225,8 +225,21 @@ storaged_critical_chain() {
     ready=$(echo "$log" | grep -n ' ready: ' | head -n 1 | cut -d: -f1)
     network=$(echo "$log" | grep -n 'pool(s) on iSCSI, NFS or shared storage' | head -n 1 | cut -d: -f1)
     [ -n "$ready" ] || fail "no 'ready' line in storaged's journal"
-    # Where its start-up went: interpreter and imports, commands, the rest.
+    # Where its start-up went: interpreter and imports, commands, the rest;
+    # and, to compare, the same LVM work and the same imports run bare here.
     info "storaged: $(echo "$log" | grep ' ready: ' | head -n 1)"
+    local vgs t0 t1 t2
+    vgs=$(vgs --noheadings -o vg_name | xargs)
+    t0=$(date +%s%N)
+    lvm config --typeconfig full global/activation > /dev/null
+    vgscan > /dev/null 2>&1
+    # shellcheck disable=SC2086 # one argument per VG
+    vgchange -ay $vgs > /dev/null
+    lvm fullreport --reportformat json > /dev/null
+    t1=$(date +%s%N)
+    python3 -c 'import storaged.daemon'
+    t2=$(date +%s%N)
+    info "bare here: lvm config + vgscan + vgchange -ay ($vgs) + fullreport $(((t1 - t0) / 1000000)) ms; python3 -c 'import storaged.daemon' $(((t2 - t1) / 1000000)) ms"
     [ -n "$network" ] || fail "storaged did not start its network pools after READY=1"
     [ "$network" -gt "$ready" ] || fail "network pools were brought up before READY=1"
 }

@@ -5,17 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import configparser
+import importlib
 import logging
 import os
 import signal
 import sys
 
-from dbus_fast import BusType
-from dbus_fast.constants import NameFlag, RequestNameReply
-
 from . import __version__, instance
 from .api import BUS_NAME
-from .bus.service import BusService, StoragedBus
 from .errors import InvalidArgument, StoragedError
 from .model.sizes import parse_size
 from .notify import notify, setup_logging
@@ -88,7 +85,15 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return s
 
 
-async def connect(bus: str) -> StoragedBus:
+# The bus layer (dbus-fast and storaged.bus): imported in a thread while the
+# pools start, as the boot mostly waits for LVM (see _serve).
+BUS_LAYER = "storaged.bus.service"
+
+
+async def connect(bus: str):
+    from dbus_fast import BusType
+
+    from .bus.service import StoragedBus
     if bus == "system":
         return await StoragedBus(bus_type=BusType.SYSTEM, negotiate_unix_fd=True).connect()
     if bus == "session":
@@ -118,17 +123,25 @@ async def _serve(args: argparse.Namespace) -> int:
     # would recover the first one's intents under its feet.
     for directory in (settings.config_dir, settings.state_dir):
         instance.hold(directory)
-    bus = await connect(args.bus)
+    loop = asyncio.get_running_loop()
+    bus_layer = loop.run_in_executor(None, importlib.import_module, BUS_LAYER)
     engine = Engine(settings)
-    service = BusService(bus, engine)
 
     stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
 
     # Pools first: READY=1 means the host's storage is back, not just that we run.
-    await engine.boot()
+    booting = asyncio.ensure_future(engine.boot())
+    try:
+        await bus_layer
+        bus = await connect(args.bus)
+    except BaseException:
+        await asyncio.shield(booting)  # never left half started
+        raise
+    from .bus.service import BusService
+    service = BusService(bus, engine)  # what the boot made so far, then follows it
+    await booting
     for pool in engine.pools.values():
         if pool.state not in ("running", "inactive"):
             log.warning("pool %s is %s: %s", pool.name, pool.state, pool.reason)
@@ -139,6 +152,7 @@ async def _serve(args: argparse.Namespace) -> int:
     watcher = Watcher(engine)
     watcher.start()
 
+    from dbus_fast.constants import NameFlag, RequestNameReply
     bus.announcing = True  # objects that come from now on are signalled (StoragedBus)
     reply = await bus.request_name(BUS_NAME, NameFlag.DO_NOT_QUEUE)
     if reply not in (RequestNameReply.PRIMARY_OWNER, RequestNameReply.ALREADY_OWNER):

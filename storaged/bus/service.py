@@ -83,6 +83,12 @@ class BusService:
         self.jobs: dict[int, JobInterface] = {}
         engine.listener = self
         engine.jobs.listener = self
+        # What the engine holds already (the boot starts before the bus layer
+        # is imported); no signal, as the name is not owned yet.
+        for pool in list(engine.pools.values()):
+            self.pool_added(pool)
+            for vol in pool.volumes.values():
+                self.volume_models[volume_path(pool.uuid, vol.uuid)] = (pool, vol)
 
     def _managed_objects(self, msg: Message):
         """GetManagedObjects, answered here: dbus-fast's own handler checks

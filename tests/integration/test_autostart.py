@@ -3,6 +3,7 @@
 import os
 import re
 import subprocess
+import sys
 
 from tests.harness import MANAGER, MGR, POOL, VOL, MiB
 from tests.lvmenv import loops_under
@@ -107,3 +108,27 @@ async def test_a_pool_that_cannot_activate_at_boot_keeps_its_own_reason(world, c
     for pool in (pools[0], pools[2]):
         assert await client.get(pool, POOL, "StateReason") == ""
     assert _log_since(d, offset).count("ran lvm vgchange") == 4  # all three, then each
+
+
+async def test_without_a_bus_the_pools_still_come_back_and_the_daemon_says_why(world, client):
+    """The boot and the bus connection go side by side: a bus that cannot be
+    reached fails the daemon (exit 1, systemd starts it again) only once the
+    host's storage is back, never half started."""
+    d = world.daemon()
+    await client.call(MANAGER, MGR, "CreatePool", "s",
+                      [world.pool_xml(f"{world.prefix}nb", ("nb.img", "16M"))])
+    assert d.stop() == 0
+    for dev in loops_under(world.base):
+        subprocess.run(["losetup", "--detach", dev], check=True)
+
+    r = subprocess.run([sys.executable, "-m", "storaged.daemon", "--bus",
+                        f"unix:path={world.path('no-bus-here')}",
+                        "--config-dir", world.path("etc"), "--state-dir", world.path("lib"),
+                        "--run-dir", world.path("run"), "--no-default-pool"],
+                       capture_output=True, text=True, timeout=120)
+
+    assert r.returncode == 1, r.stderr
+    assert "cannot connect to the bus unix:path=" in r.stderr
+    [loop] = loops_under(world.base)  # attached by the boot, not by half of it
+    with open(f"/sys/block/{os.path.basename(loop)}/loop/backing_file") as f:
+        assert f.read().strip() == world.path("nb.img")

@@ -3,11 +3,13 @@
   libvirtd runs unprivileged (as `nobody`) in session mode, with HOME and the
   XDG_* folders in a temporary folder of its own: its socket, pool definitions
   and caches live there, so nothing under the host's /run/libvirt, /etc/libvirt
-  or /var/lib/libvirt is read or written (a VM lab may use those). It is driven
+  or /var/lib/libvirt is written (a VM lab may use those; strace shows it only
+  looks for hook scripts in /etc/libvirt/hooks, and there are none). It is driven
   through one long-lived `virsh` reading commands on its standard input (one
   connection, no process per call). Its `logical` backend cannot run here: it
-  opens /dev/VG/LV after each lvcreate, and this kernel has no device-mapper; so
-  the pool is a `dir` pool of 4 MiB raw files, which the label printed says.
+  opens /dev/VG/LV after each lvcreate, and this kernel has no device-mapper (nor
+  could LVM run as nobody); so the pool is a `dir` pool of 4 MiB raw files,
+  which the label printed says.
 """
 import grp
 import os
@@ -44,8 +46,11 @@ def ensure_libvirtd() -> str | None:
 
 
 def label() -> str:
-    return (f"libvirtd {libvirtd_version()} session, dir pool (its logical backend needs "
-            "device-mapper, which this kernel lacks)")
+    dm = os.path.exists("/dev/mapper/control") and subprocess.run(
+        ["dmsetup", "version"], capture_output=True).returncode == 0
+    why = ("it would need root, so the host's /run/libvirt" if dm else
+           "it needs device-mapper, which this kernel lacks, and root")
+    return f"libvirtd {libvirtd_version()} session, dir pool (not its logical backend: {why})"
 
 
 class VirshError(RuntimeError):
@@ -130,9 +135,7 @@ class Libvirtd:
     def _connect(self, timeout=600.0):
         deadline = time.monotonic() + timeout
         while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"libvirtd exited with {self.proc.returncode}: "
-                                   f"see {self.base}/libvirtd.log")
+            self.check_alive()
             try:
                 self.virsh.run(f"connect {URI}")
                 return
@@ -140,6 +143,15 @@ class Libvirtd:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.005)
+
+    def check_alive(self):
+        """libvirtd and virsh still running, or an error that quotes libvirtd's last log lines
+        (the folder holding the log is removed on the way out)."""
+        for what, proc in (("libvirtd", self.proc), ("virsh", self.virsh.proc)):
+            if proc.poll() is not None:
+                with open(os.path.join(self.base, "libvirtd.log"), errors="replace") as f:
+                    tail = " | ".join(f.read().splitlines()[-3:])
+                raise RuntimeError(f"{what} exited with {proc.returncode}; libvirtd's log ends: {tail}")
 
     def define(self):
         """Its folders and volumes made, then the pool defined and marked autostart, in a first
@@ -160,10 +172,11 @@ class Libvirtd:
             try:
                 vols = self.virsh.run(f"vol-list {POOL_NAME}")
                 break
-            except VirshError:  # the pool not active yet
-                if time.monotonic() > deadline or self.proc.poll() is not None:
+            except VirshError as e:
+                if "is not active" not in str(e) or time.monotonic() > deadline:
                     raise
-                time.sleep(0.005)
+                self.check_alive()
+                time.sleep(0.005)  # the pool not started yet
         return time.perf_counter() - t, len([v for v in vols if v.strip()])
 
     def pid(self):

@@ -5,7 +5,10 @@
   after create/delete churn. The two daemons run one after the other (never at
   once: LVM's notify_dbus would make each refresh on the other's changes), on
   one private bus (DBUS_SYSTEM_BUS_ADDRESS) and one LVM_SYSTEM_DIR.
-  libvirt's storage driver is tried and skipped with the reason printed.
+  Then libvirt's storage driver at the same sizes and with the same figures
+  (bench/peer_libvirt.py): a session libvirtd run as `nobody` in a folder of its
+  own, with a `dir` pool of 4 MiB raw files (its logical backend needs
+  device-mapper, which this kernel lacks), driven by one long-lived virsh.
 
 Usage: .venv/bin/python bench/peers.py [--sizes 0,1000,10000] [--pairs 10] [--cycles 1000]
 """
@@ -24,6 +27,7 @@ from dbus_fast import Message, MessageType  # noqa: E402
 from dbus_fast.aio import MessageBus  # noqa: E402
 
 from bench.common import isolated_world, make_vg_with_lvs  # noqa: E402
+from bench.peer_libvirt import Libvirtd, ensure_libvirtd, label as libvirt_label  # noqa: E402
 from tests.harness import MANAGER, ROOT, Daemon, MGR, POOL, MiB  # noqa: E402
 from tests.harness import bus_call as call, rss_kib, terminate  # noqa: E402
 from tests.lvmenv import cleanup  # noqa: E402
@@ -42,20 +46,6 @@ def ensure_lvmdbusd() -> str | None:
         subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "lvm2-dbusd"],
                        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, check=False)
     return shutil.which("lvmdbusd") or ("/sbin/lvmdbusd" if os.path.exists("/sbin/lvmdbusd") else None)
-
-
-def libvirt_reason() -> str:
-    """Why libvirt's logical storage backend is not measured here."""
-    dm = subprocess.run(["dmsetup", "version"], capture_output=True, text=True)
-    if dm.returncode != 0:
-        return ("this kernel has no device-mapper (`dmsetup version`: "
-                f"{dm.stderr.strip().splitlines()[0]}), so no LV can be activated; libvirt's "
-                "logical backend needs the active LV: after each lvcreate it opens /dev/VG/LV "
-                "(virStorageBackendUpdateVolInfo), and a pool whose /dev/VG is missing is "
-                "inactive (virStorageBackendLogicalCheckPool); as root it also keeps its state "
-                "in the host's /run/libvirt and /etc/libvirt, shared with the VM lab")
-    return ("not measured: libvirtd as root keeps its state in the host's /run/libvirt and "
-            "/etc/libvirt, shared with the VM lab that runs here concurrently")
 
 
 def write_policy(base: str) -> str:
@@ -204,18 +194,40 @@ async def measure(peer, bus, pairs, cycles):
         peer.stop()
 
 
-def report(size, s, p):
-    print(f"\n{size} LVs in the VG ({s['objects']} storaged objects, {p['objects']} lvmdbusd objects)")
-    print(f"  {'':34} {'storaged':>10} {'lvmdbusd':>10} {'storaged/lvmdbusd':>18}")
+def report(size, s, p, v=None):
+    """storaged beside lvmdbusd and, when it ran, libvirtd (`v`), with the ratios."""
+    print(f"\n{size} LVs in the VG ({s['objects']} storaged objects, {p['objects']} lvmdbusd objects"
+          + (f"; libvirtd: {size} files in its dir pool, {v['objects']} volumes listed)" if v else ")"))
+    head = f"  {'':34} {'storaged':>10} {'lvmdbusd':>10} {'storaged/lvmdbusd':>18}"
+    print(head + (f" {'libvirtd':>10} {'storaged/libvirtd':>18}" if v else ""))
     rows = [("create (ms)", "create", 1000), ("delete (ms)", "delete", 1000),
             ("GetManagedObjects (ms)", "gmo", 1000), ("start-up to first reply (ms)", "start", 1000),
             ("RSS idle (MiB)", "rss_idle", 1),
             (f"RSS after {s['cycles'] or 'the'} create/delete (MiB)", "rss_churn", 1)]
     for label, key, k in rows:
-        print(f"  {label:<34} {s[key] * k:10.1f} {p[key] * k:10.1f} {s[key] / p[key]:17.2f}x")
+        line = f"  {label:<34} {s[key] * k:10.1f} {p[key] * k:10.1f} {s[key] / p[key]:17.2f}x"
+        print(line + (f" {v[key] * k:10.1f} {s[key] / v[key]:17.2f}x" if v else ""))
     if s["cycles"]:
         print(f"  churn: storaged {s['cycles'] / s['churn_s']:.1f} cycles/s, "
-              f"lvmdbusd {p['cycles'] / p['churn_s']:.1f} cycles/s")
+              f"lvmdbusd {p['cycles'] / p['churn_s']:.1f} cycles/s"
+              + (f", libvirtd {v['cycles'] / v['churn_s']:.1f} cycles/s" if v else ""))
+    if v and size == 1000:
+        met = "met" if s["rss_idle"] <= v["rss_idle"] else "NOT met"
+        print(f"  goal, RSS with 1,000 volumes at most libvirtd's: {met} "
+              f"({s['rss_idle']:.1f} vs {v['rss_idle']:.1f} MiB idle)")
+
+
+async def measure_libvirtd(size, pairs, cycles):
+    """libvirtd's figures at `size` volumes; None, with the reason printed, when it cannot run."""
+    peer = Libvirtd(size)
+    try:
+        peer.define()
+        return await measure(peer, None, pairs, cycles)
+    except Exception as e:  # noqa: BLE001 -- its failure skips it, not the other peers' figures
+        print(f"  libvirtd at {size} volumes: skipped: {type(e).__name__}: {e}")
+        return None
+    finally:
+        peer.cleanup()
 
 
 async def main():
@@ -225,11 +237,14 @@ async def main():
     ap.add_argument("--cycles", type=int, default=1000, help="churn cycles, at the first size only")
     args = ap.parse_args()
     print("peers, side by side on one VG (one after the other, same bus, same LVM world)")
-    print(f"  libvirt's storage driver: skipped: {libvirt_reason()}")
     exe = ensure_lvmdbusd()
     if not exe:
         print("  lvmdbusd: not installed and could not be installed: skipped")
         return
+    libvirt_skip = ensure_libvirtd()
+    print(f"  libvirtd: {libvirt_label()}; the D-Bus figures' equivalents are virsh commands in one "
+          "virsh (vol-create-as, vol-delete; for GetManagedObjects vol-list: listAllVolumes and "
+          "one GetPath a volume)" if not libvirt_skip else f"  libvirtd: skipped: {libvirt_skip}")
     base, test_bus = None, None
     try:
         base, test_bus = isolated_world(policy=None)
@@ -247,7 +262,8 @@ async def main():
             cycles = args.cycles if n == 0 else 0
             s = await measure(st, bus, args.pairs, cycles)
             p = await measure(LvmDbusd(sub, test_bus.address, vg, exe), bus, args.pairs, cycles)
-            report(size, s, p)
+            v = None if libvirt_skip else await measure_libvirtd(size, args.pairs, cycles)
+            report(size, s, p, v)
         bus.disconnect()
     finally:
         if test_bus:

@@ -5,7 +5,7 @@
   start-up to READY=1 at 1,000 and 10,000 LVs against the same LVM work run
   bare (loop attach, vgscan, vgchange -ay, one report); import time and RSS of
   each heavy module. Then, each in its own process: bench/peers.py (lvmdbusd
-  side by side), bench/detect.py, bench/scale.py and bench/load.py.
+  and libvirtd side by side), bench/detect.py, bench/scale.py and bench/load.py.
 
 Runs on the same real parts as the tests (metadata-only LVM on a loop device,
 a private dbus-daemon). Usage: make bench  (or .venv/bin/python bench/run.py

@@ -38,7 +38,9 @@ class Lifecycle:
             pools = [p for p in pools if p.state != PoolState.RUNNING]
             # Pools side by side: at boot each loop attach is a transient unit
             # of systemd's, whose start is most of the time it takes.
-            await asyncio.gather(*(bring_up(pool) for pool in pools))
+            done = await asyncio.gather(*(bring_up(pool) for pool in pools), return_exceptions=True)
+            if failed := next((r for r in done if isinstance(r, BaseException)), None):
+                raise failed  # once every bring-up has ended, none left running unlocked
             if pools:
                 await self.lvm.vgscan()
             for pool in pools:

@@ -97,11 +97,20 @@ export function poolCard(ui, model, pool, { link = true } = {}) {
                  capacityBars(model, pool),
                  h("dl", { class: "pf-c-description-list pf-m-horizontal pf-m-compact" },
                    term("Volume group", pool.VolumeGroup),
+                   model.has(IFACE.pool, "Shared") ? term("Hosts", sharing(pool)) : null,
                    term("Volumes", link
                        ? h("a", { href: "#/pool/" + encodeURIComponent(pool.Name) }, String(volumes))
                        : String(volumes)),
                    term("Physical volumes", sourceList(model, pool)))),
                ui.errorFor("pool:" + pool.Name)));
+}
+
+// A shared pool's volumes are locked through lvmlockd: each host activates
+// what its guests use (docs/shared-pools.md).
+function sharing(pool) {
+    return pool.Shared
+        ? `shared between hosts (${pool.LockType} locks; this host's host_id ${pool.HostId || "not set"})`
+        : "this host only";
 }
 
 function term(name, value) {

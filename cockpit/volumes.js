@@ -65,6 +65,8 @@ function volumeRow(ui, model, pool, volume, columns) {
     const optional = [];
     if (columns.thin)
         optional.push(h("td", { "data-label": "Thin" }, volume.Thin ? "thin" : "thick"));
+    if (columns.lock)
+        optional.push(h("td", { "data-label": "Lock" }, volume.Lock));
     if (columns.origin) {
         const origin = volume.Origin && volume.Origin !== "/" ? model.volumeName(volume.Origin) || "?" : "";
         optional.push(h("td", { "data-label": "Origin" }, origin));
@@ -91,10 +93,13 @@ function volumeRow(ui, model, pool, volume, columns) {
 
 function volumesCard(ui, model, pool) {
     const volumes = model.volumesOf(pool);
-    const columns = { thin: model.has(IFACE.volume, "Thin"), origin: model.has(IFACE.volume, "Origin") };
+    const columns = { thin: model.has(IFACE.volume, "Thin"), origin: model.has(IFACE.volume, "Origin"),
+                      lock: Boolean(pool.Shared) && model.has(IFACE.volume, "Lock") };
     const headings = ["Name", "Size", "Path", "Active"];
     if (columns.thin)
         headings.push("Thin");
+    if (columns.lock)
+        headings.push("Lock");
     if (columns.origin)
         headings.push("Origin");
     const canAllocate = model.admin && pool.State === "running";

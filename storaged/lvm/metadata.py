@@ -41,11 +41,23 @@ def find_lv(text: str, lv_name: str) -> NewLv | None:
     seq = _SEQNO_RE.search(text)
     # Only among the LVs: a PV's section ("pv0 {") could carry the same name.
     start = text.find("logical_volumes {")
-    m = re.compile(r"^\s*" + re.escape(lv_name) + r" \{\s*id = \"([^\"]+)\"",
-                   re.M).search(text, start) if start >= 0 else None
-    if not (seq and m):
+    if not seq or start < 0:
         return None
-    return NewLv(uuid=m.group(1), seqno=int(seq.group(1)))
+    # str.find, then a look around each hit: a regular expression anchored
+    # at every line took 2 ms at 1,000 LVs, on each AllocateVolume.
+    head = lv_name + " {"
+    at = text.find(head, start)
+    while at >= 0:
+        line = text.rfind("\n", 0, at) + 1
+        # The whole name (only indentation before it), and an LV's section,
+        # which starts with its id (a segment's does not).
+        if not text[line:at].strip() and (m := _ID_NEXT.match(text, at + len(head))):
+            return NewLv(uuid=m.group(1), seqno=int(seq.group(1)))
+        at = text.find(head, at + 1)
+    return None
+
+
+_ID_NEXT = re.compile(r'\s*id = "([^"]+)"')
 
 
 def seqno(text: str) -> int | None:

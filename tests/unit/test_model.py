@@ -200,6 +200,9 @@ def test_metadata_backup_lookup():
     assert found.uuid == "N-1" and found.seqno == 12
     assert find_lv(text, "missing") is None
     assert find_lv(text, "ne") is None  # a prefix is not a match
+    assert find_lv(text, "her") is None  # nor the end of another name ("other {")
+    suffixed = text.replace("\t\tother {", "\t\tanew {")
+    assert find_lv(suffixed, "new").uuid == "N-1"  # found past "anew {"
 
 
 @pytest.mark.parametrize("text, says", [

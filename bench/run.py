@@ -23,10 +23,11 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
+from dbus_fast import Message, MessageType  # noqa: E402
 from dbus_fast.aio import MessageBus  # noqa: E402
 
 from bench.common import isolated_world, make_vg_with_lvs, median_p95, set_backups  # noqa: E402
-from tests.harness import MANAGER, Daemon, MGR, POOL, MiB  # noqa: E402
+from tests.harness import MANAGER, Daemon, MGR, POOL, VOL, MiB, wait_for  # noqa: E402
 from tests.harness import bus_call as call, rss_kib  # noqa: E402
 from tests.lvmenv import cleanup, loops_under, lvm  # noqa: E402
 
@@ -45,17 +46,37 @@ async def adopt(bus, vg, img):
 
 
 async def pairs(bus, pool, vg, n, tag):
-    """Alternate bare lvcreate and AllocateVolume; remove each after timing it."""
+    """Alternate bare lvcreate and AllocateVolume; remove each after timing it.
+    Each AllocateVolume is timed once the daemon has followed the bare
+    lvcreate before it (its InterfacesAdded has come), so that it times the
+    call, not the call queued behind the parse of that outside change."""
+    await bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
+                           interface="org.freedesktop.DBus", member="AddMatch", signature="s",
+                           body=["type='signal',sender='org.storaged.Storaged1',"
+                                 "member='InterfacesAdded'"]))
+    seen = set()
+
+    def on_signal(msg):
+        if msg.message_type == MessageType.SIGNAL and msg.member == "InterfacesAdded":
+            props = msg.body[1].get(VOL, {})
+            if "Name" in props:
+                seen.add(props["Name"].value)
+        return False
+    bus.add_message_handler(on_signal)
     bare, dbus = [], []
-    for i in range(n):
-        t = time.perf_counter()
-        lvm("lvcreate", "--yes", "--name", f"bare{tag}{i}", "--size", f"{4 * MiB}b", vg)
-        bare.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        await call(bus, pool, POOL, "AllocateVolume", "sta{sv}", [f"bus{tag}{i}", 4 * MiB, {}])
-        dbus.append(time.perf_counter() - t)
-        lvm("lvremove", "--yes", "--force", f"{vg}/bare{tag}{i}")
-        await call(bus, pool, POOL, "DeallocateVolume", "s", [f"bus{tag}{i}"])
+    try:
+        for i in range(n):
+            t = time.perf_counter()
+            lvm("lvcreate", "--yes", "--name", f"bare{tag}{i}", "--size", f"{4 * MiB}b", vg)
+            bare.append(time.perf_counter() - t)
+            await wait_for(lambda: f"bare{tag}{i}" in seen, timeout=30)
+            t = time.perf_counter()
+            await call(bus, pool, POOL, "AllocateVolume", "sta{sv}", [f"bus{tag}{i}", 4 * MiB, {}])
+            dbus.append(time.perf_counter() - t)
+            lvm("lvremove", "--yes", "--force", f"{vg}/bare{tag}{i}")
+            await call(bus, pool, POOL, "DeallocateVolume", "s", [f"bus{tag}{i}"])
+    finally:
+        bus.remove_message_handler(on_signal)
     return bare, dbus, statistics.median(dbus) / statistics.median(bare)
 
 

@@ -148,3 +148,31 @@ async def test_a_failed_move_is_aborted_after_the_pvmove_ended(tmp_path, monkeyp
     else:
         raise AssertionError("the failed move did not fail")
     assert lvm.calls == [("pvmove", "/dev/sdz"), ("pvmove --abort",), ("dmsetup info",)]
+
+
+async def test_a_second_cancel_of_a_stopping_job_does_not_interrupt_its_stop():
+    """Cancel() twice (a client that clicks again): the Job is cancelled once,
+    so the abort under way is not killed."""
+    from storaged.engine.jobs import Jobs
+    interrupted, stopped = [], asyncio.Event()
+
+    async def work(job):
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            try:
+                await asyncio.sleep(0.3)  # the abort
+            except asyncio.CancelledError:
+                interrupted.append(1)
+            stopped.set()
+            raise
+    job = Jobs().start("move", 0, work)
+    await asyncio.sleep(0.05)
+    assert job.cancel() is True
+    await asyncio.sleep(0.05)
+    assert job.cancel() is True  # accepted, not repeated
+    await asyncio.wait_for(stopped.wait(), 5)
+    await asyncio.sleep(0.05)
+    assert interrupted == []
+    assert job.completed and job.error_kind == "Cancelled"
+    assert job.cancel() is False

@@ -33,6 +33,7 @@ class Job:
     error_kind: str = ""  # the failure's kind (errors.py), exported as ErrorName
     task: asyncio.Task | None = field(default=None, repr=False)
     on_change: Callable[["Job", set[str]], None] | None = field(default=None, repr=False)
+    cancelling: bool = field(default=False, repr=False)
 
     def set_progress(self, value: float) -> None:
         value = max(0.0, min(1.0, value))
@@ -42,9 +43,13 @@ class Job:
                 self.on_change(self, {"Progress"})
 
     def cancel(self) -> bool:
+        """Once: a Job that is stopping (a pvmove being aborted) is not
+        cancelled again, which would kill what stops it."""
         if self.completed or not self.task:
             return False
-        self.task.cancel()
+        if not self.cancelling:
+            self.cancelling = True
+            self.task.cancel()
         return True
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from dataclasses import replace
 
 from ..errors import (AlreadyExists, Degraded, Failed, InvalidArgument, NoSpace, NotFound,
                       NotSupported, StoragedError)
 from ..model.definitions import Source, parse_source, source_element, to_string
+from ..lvm.commands import dm_name
 from ..model.state import Pool
 from .jobs import Job
 from .journal import ADD_PV, Intent, REMOVE_PV
@@ -163,9 +165,22 @@ class PhysicalVolumes:
 
     async def _move_off(self, pool: Pool, device: str, job: Job) -> None:
         """pvmove, rolled back (pvmove --abort) if it fails, is cancelled or,
-        as without activation, exits 0 having moved nothing."""
+        as without activation, exits 0 having moved nothing.
+
+        Cancelled, the pvmove is stopped LVM's way: `pvmove --abort` beside
+        it, then it exits by itself (lvm.pvmove's on_cancel); it is killed only
+        if it does not. Killed at once while it set the move up (LVs suspended
+        and reloaded, udev cookies pending), it left a volume without its node."""
+        was_active = sorted(v.name for v in pool.volumes.values() if v.active)
+        aborted = False
+
+        async def abort() -> None:
+            nonlocal aborted
+            log.info("pool %s: moving off %s cancelled; pvmove --abort", pool.name, device)
+            await self.lvm.pvmove_abort()
+            aborted = True
         try:
-            await self.lvm.pvmove(device, job.set_progress)
+            await self.lvm.pvmove(device, job.set_progress, on_cancel=abort)
             after = (await self.lvm.fullreport()).get(pool.vg_name)
             left = next((p.used for p in after.pvs if p.name == device), 0) if after else 0
             if left:
@@ -173,9 +188,58 @@ class PhysicalVolumes:
                              + ("" if self.activation else
                                 " (moving data needs device-mapper; LVM activation is off here)"))
         except BaseException:
-            try:
-                await asyncio.shield(self.lvm.pvmove_abort())
-            except StoragedError as exc:
-                log.error("pvmove --abort after a failed move off %s: %s", device, exc.message)
+            if not aborted:
+                try:
+                    await asyncio.shield(self.lvm.pvmove_abort())
+                except StoragedError as exc:
+                    log.error("pvmove --abort after a failed move off %s: %s", device, exc.message)
+            await asyncio.shield(self._ensure_live(pool, was_active))
             await asyncio.shield(self._refresh([pool]))
             raise
+
+    async def _ensure_live(self, pool: Pool, names: list[str]) -> None:
+        """After a move rolled back: each volume that was active before it
+        has its device live (not suspended, no table left half-loaded) and its
+        node. One dmsetup call, which reads no PV; an LVM command (which does,
+        slowly on a slow PV) only for a volume that needs it."""
+        if not names or not self.activation:
+            return
+        try:
+            states = await self.lvm.dm_states()
+        except StoragedError as exc:
+            log.error("pool %s: after the move was rolled back: %s", pool.name, exc.message)
+            return
+        for name in names:
+            attr = states.get(dm_name(pool.vg_name, name))
+            path = f"/dev/{pool.vg_name}/{name}"
+            if attr is None:
+                why, fix = "not active", "activating"
+            elif not attr.startswith("L-") or attr[2:3] == "s":
+                why, fix = f"device-mapper state {attr}", "refreshing"
+            elif not await _node_appears(path, NODE_WAIT):
+                why, fix = f"no {path}", "refreshing"
+            else:
+                continue
+            log.warning("pool %s: volume %s after the move was rolled back: %s; %s it",
+                        pool.name, name, why, fix)
+            try:
+                if fix == "activating":
+                    await self.lvm.lvchange_activate(pool.vg_name, name, True)
+                else:
+                    await self.lvm.lvchange_refresh(pool.vg_name, name)
+            except StoragedError as exc:
+                log.error("pool %s: %s volume %s: %s", pool.name, fix, name, exc.message)
+
+
+# Seconds for udev to make an active volume's node before it is refreshed.
+NODE_WAIT = 5.0
+
+
+async def _node_appears(path: str, wait: float) -> bool:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + wait
+    while not os.path.exists(path):
+        if loop.time() >= end:
+            return False
+        await asyncio.sleep(0.2)
+    return True

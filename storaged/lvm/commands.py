@@ -28,6 +28,8 @@ POOL_NAME_TAG, POOL_UUID_TAG = "storaged.pool=", "storaged.uuid="
 # `vgchange --lock-start` waits for this host's own lease after a crash:
 # 8 x sanlock's I/O timeout + 60 s (140 s with the default 10 s), and more.
 LOCK_START_TIMEOUT = 600.0
+# Seconds a cancelled pvmove has, once `pvmove --abort` is done, to exit by itself.
+PVMOVE_STOP_WAIT = 30.0
 # A VG lock another host's command holds for a moment: tried again this often.
 VG_LOCK_RETRIES, VG_LOCK_RETRY_DELAY = 8, 0.5
 
@@ -254,8 +256,14 @@ class Lvm:
     async def vgreduce(self, vg: str, device: str) -> None:
         await self._lvm(f"vgreduce {vg} {device}", "vgreduce", vg, device)
 
-    async def pvmove(self, device: str, on_progress) -> None:
-        """Move every used extent off `device`; on_progress(fraction) as it goes."""
+    async def pvmove(self, device: str, on_progress, on_cancel=None) -> None:
+        """Move every used extent off `device`; on_progress(fraction) as it goes.
+
+        Cancelled: `await on_cancel()` (pvmove_abort: LVM's own way to stop a
+        move, beside the running pvmove, which then exits by itself), and the
+        pvmove is killed only if it does not exit within PVMOVE_STOP_WAIT s.
+        Killed while it sets the move up (LVs suspended, reloaded, udev cookies
+        pending), it could leave an LV without its node."""
         self.calls += 1
 
         def line(text: str) -> None:
@@ -264,13 +272,20 @@ class Lvm:
                 on_progress(float(m.group(1)) / 100)
         try:
             await runner.run_lines([LVM, "pvmove", "--interval", "1", device], line,
-                                   timeout=24 * 3600)
+                                   timeout=24 * 3600, on_cancel=on_cancel,
+                                   cancel_wait=PVMOVE_STOP_WAIT)
         except CommandFailed as exc:
             raise _typed(exc, f"pvmove {device}") from None
 
     async def pvmove_abort(self) -> None:
-        """Roll back unfinished moves: data stays where it was."""
-        await self._lvm("pvmove --abort", "pvmove", "--abort")
+        """Roll back unfinished moves: data stays where it was.
+
+        --interval 1: with lvmpolld (Debian's default) the abort is done by an
+        lvpoll that lvmpolld starts, and this command asks lvmpolld whether it
+        is done every --interval seconds: polling_interval, 15 s, without it."""
+        out = await self._lvm("pvmove --abort", "pvmove", "--abort", "--interval", "1")
+        if out.strip():
+            log.info("pvmove --abort: %s", "; ".join(ln.strip() for ln in out.splitlines() if ln.strip()))
 
     async def lvremove(self, vg: str, name: str) -> None:
         await self._lvm(f"removing volume {name} from {vg}", "lvremove", "--force", "--yes",
@@ -345,6 +360,32 @@ class Lvm:
                 mu, mt, du, dt = (int(x) for x in m.groups()[1:])
                 found[m.group(1)] = (du / dt if dt else 0.0, mu / mt if mt else 0.0)
         return found
+
+    async def dm_states(self) -> dict[str, str]:
+        """Every device-mapper device's attributes by name ("L--w": a live
+        table, no inactive one, not suspended, writable): one dmsetup call,
+        which reads no PV (an LVM command would scan them all)."""
+        self.calls += 1
+        try:
+            res = await runner.run(["dmsetup", "info", "-c", "--noheadings", "--separator", ":",
+                                    "-o", "name,attr"], timeout=self.timeout)
+        except CommandFailed as exc:
+            raise Failed(f"reading device-mapper's devices: {exc.stderr.strip()}") from None
+        found = {}
+        for line in res.stdout.splitlines():
+            name, sep, attr = line.strip().rpartition(":")
+            if sep and name:
+                found[name] = attr
+        return found
+
+    async def lvchange_refresh(self, vg: str, name: str) -> None:
+        """The LV's table loaded again from the metadata and resumed."""
+        await self._lvm(f"refreshing {vg}/{name}", "lvchange", "--refresh", f"{vg}/{name}")
+
+
+def dm_name(vg: str, lv: str) -> str:
+    """device-mapper's name of an LV: each part's '-' doubled, joined by '-'."""
+    return f"{vg.replace('-', '--')}-{lv.replace('-', '--')}"
 
 
 def _host_id_config(host_id: int) -> list[str]:

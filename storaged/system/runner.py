@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 COMMAND_TIMEOUT = 120.0
 # Seconds to wait for a killed command's process to be reaped.
 KILL_WAIT = 5.0
+# Seconds a command asked to stop (on_cancel) has to exit by itself before it is killed.
+CANCEL_WAIT = 30.0
 
 
 class Spent:
@@ -115,16 +117,25 @@ async def run(argv: list[str], *, timeout: float = COMMAND_TIMEOUT, input: bytes
     return await _execute(argv, timeout=timeout, input=input, on_line=None, check=check)
 
 
-async def run_lines(argv: list[str], on_line, *, timeout: float = COMMAND_TIMEOUT) -> CommandResult:
+async def run_lines(argv: list[str], on_line, *, timeout: float = COMMAND_TIMEOUT,
+                    on_cancel=None, cancel_wait: float = CANCEL_WAIT) -> CommandResult:
     """Like run(), calling on_line(line) for each line of output as it comes
-    (progress reports of pvmove and the like)."""
-    return await _execute(argv, timeout=timeout, input=None, on_line=on_line, check=True)
+    (progress reports of pvmove and the like).
+
+    on_cancel: when the caller is cancelled, `await on_cancel()` first (the
+    command's own way to be stopped, e.g. `pvmove --abort` beside a running
+    pvmove), then up to cancel_wait seconds for the command to exit by itself;
+    killed only if it does not (or if on_cancel fails, or the caller is
+    cancelled again meanwhile). Without it, a cancel kills at once."""
+    return await _execute(argv, timeout=timeout, input=None, on_line=on_line, check=True,
+                          on_cancel=on_cancel, cancel_wait=cancel_wait)
 
 
 async def _execute(argv: list[str], *, timeout: float, input: bytes | None, on_line,
-                   check: bool) -> CommandResult:
+                   check: bool, on_cancel=None, cancel_wait: float = CANCEL_WAIT) -> CommandResult:
     """The one spawn: its own process group, killed whole at the timeout or
-    when the caller is cancelled."""
+    when the caller is cancelled (after on_cancel, if given, did not make it
+    exit by itself)."""
     if not argv or not all(isinstance(a, str) for a in argv):
         raise TypeError("argv must be a non-empty list of strings")
     log.debug("run: %s", argv)
@@ -132,7 +143,7 @@ async def _execute(argv: list[str], *, timeout: float, input: bytes | None, on_l
     Spent.begin()
     try:
         return await _execute_timed(argv, timeout=timeout, input=input, on_line=on_line,
-                                    check=check)
+                                    check=check, on_cancel=on_cancel, cancel_wait=cancel_wait)
     finally:
         Spent.end()
         took = time.monotonic() - started
@@ -140,7 +151,7 @@ async def _execute(argv: list[str], *, timeout: float, input: bytes | None, on_l
 
 
 async def _execute_timed(argv: list[str], *, timeout: float, input: bytes | None, on_line,
-                         check: bool) -> CommandResult:
+                         check: bool, on_cancel, cancel_wait: float) -> CommandResult:
     spawning = asyncio.ensure_future(asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
@@ -172,19 +183,57 @@ async def _execute_timed(argv: list[str], *, timeout: float, input: bytes | None
         await proc.wait()
         return "\n".join(lines).encode(), err
 
+    # Its own task, shielded: a cancel of the caller leaves the output read
+    # while on_cancel asks the command to stop.
+    work = asyncio.ensure_future(by_line() if on_line else proc.communicate(input))
     try:
-        out, err = await asyncio.wait_for(by_line() if on_line else proc.communicate(input),
-                                          timeout)
-    except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
+        out, err = await asyncio.wait_for(asyncio.shield(work), timeout)
+    except asyncio.TimeoutError:
+        work.cancel()
         await _kill(proc, argv)
-        if isinstance(exc, asyncio.CancelledError):
-            raise
         raise CommandTimeout(argv, timeout) from None
+    except asyncio.CancelledError:
+        try:
+            if on_cancel is not None:
+                await _stop(proc, work, argv, on_cancel, cancel_wait)
+        finally:
+            if not work.done():
+                work.cancel()
+                await _kill(proc, argv)
+            elif not work.cancelled():
+                work.exception()  # retrieved: the caller is cancelled whatever it was
+        raise
     result = CommandResult(argv, proc.returncode, out.decode(errors="replace"),
                            err.decode(errors="replace"))
     if check and proc.returncode != 0:
         raise CommandFailed(argv, proc.returncode, result.stdout, result.stderr)
     return result
+
+
+async def _stop(proc: asyncio.subprocess.Process, work: asyncio.Future, argv: list[str],
+                on_cancel, wait: float) -> None:
+    """on_cancel(), then up to `wait` seconds for the command to end by itself
+    (its output read to the end). Returns either way: the caller kills what is
+    left."""
+    log.info("%s (pid %d): cancelled, asking it to stop", argv[0], proc.pid)
+    try:
+        await on_cancel()
+    except Exception as exc:  # noqa: BLE001 - any failure: the kill follows
+        log.error("%s (pid %d): asking it to stop failed (%s); killing it", argv[0], proc.pid,
+                  getattr(exc, "message", None) or exc)
+        return
+    try:
+        await asyncio.wait_for(asyncio.shield(work), wait)
+    except asyncio.TimeoutError:
+        log.error("%s (pid %d) still runs %g s after it was asked to stop; killing it",
+                  argv[0], proc.pid, wait)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 - its output could not be read: it ended
+        pass
+    else:
+        log.info("%s (pid %d) stopped by itself, exit status %s", argv[0], proc.pid,
+                 proc.returncode)
 
 
 async def _kill(proc: asyncio.subprocess.Process, argv: list[str]) -> None:

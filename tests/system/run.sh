@@ -6,11 +6,16 @@
 # made on host A and imported on host B, A killed hard, both booted again.
 #
 #   bash tests/system/run.sh [--rebuild] [--keep] [--build-only] [--only-shared]
+#                            [--only CHECK...]
 #
 #   --rebuild     build the guest image again, even if cached
 #   --keep        keep the run's disks (root overlay, data disk) after the run
 #   --build-only  install host packages, build or find the image, build the .debs, stop
 #   --only-shared skip boot 1 and boot 2: image, .debs, then the shared stage only
+#   --only CHECK...  boot 1 with only the named checks (names as in plan.sh, e.g.
+#                 faults.cancel) after those every check needs (lab.boot-finished,
+#                 package.install, storaged.start, storaged.default-pool); no boot 2,
+#                 no shared stage. For iterating on a check; the full run is the proof.
 #
 # Environment (all optional):
 #   STORAGED_VMLAB_CACHE           cache folder (default /var/cache/storaged-vmlab)
@@ -22,6 +27,7 @@
 #   STORAGED_VMLAB_SHARED_TIMEOUT  seconds for the shared stage's first pair of boots (720)
 #   STORAGED_VMLAB_SHARED2_TIMEOUT seconds for its second pair (A after the crash, B rebooted) (420)
 #   STORAGED_VMLAB_SHARED_MEM      memory of each shared-stage guest in MiB (1024)
+#   STORAGED_VMLAB_ONLY            the same as --only, names separated by spaces
 #
 # Output: one `PASS name` / `FAIL name: reason` line per check, then
 # `N passed, M failed` alone on a line. Exit status 0 only when every check
@@ -45,16 +51,29 @@ IMAGES_KEPT=3
 LOCK_FILE=/run/lock/storaged-vmlab.lock
 
 REBUILD=0 KEEP=0 BUILD_ONLY=0 ONLY_SHARED=0
+# Checks of boot 1 to run alone (--only, STORAGED_VMLAB_ONLY); empty: the whole lab.
+read -r -a ONLY <<< "${STORAGED_VMLAB_ONLY:-}"
+in_only=0
 for arg in "$@"; do
     case "$arg" in
         --rebuild) REBUILD=1 ;;
         --keep) KEEP=1 ;;
         --build-only) BUILD_ONLY=1 ;;
         --only-shared) ONLY_SHARED=1 ;;
+        --only) in_only=1; continue ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) echo "run.sh: unknown argument: $arg" >&2; exit 2 ;;
+        -*) echo "run.sh: unknown argument: $arg" >&2; exit 2 ;;
+        *) if [ "$in_only" = 1 ]; then ONLY+=("$arg"); continue; fi
+           echo "run.sh: unknown argument: $arg" >&2; exit 2 ;;
     esac
+    in_only=0
 done
+if [ "$in_only" = 1 ] && [ ${#ONLY[@]} -eq 0 ]; then
+    echo "run.sh: --only needs the names of boot 1's checks to run" >&2; exit 2
+fi
+if [ ${#ONLY[@]} -gt 0 ] && [ "$ONLY_SHARED" = 1 ]; then
+    echo "run.sh: --only (boot 1's checks) and --only-shared exclude each other" >&2; exit 2
+fi
 
 # ---------------------------------------------------------------- utilities
 
@@ -269,6 +288,10 @@ prepare_run() {
     cp -r "$HERE/guest" "$RUN/share/guest"
     cp "$REPO"/dist/storaged_*_all.deb "$RUN/share/debs/"
     snapshot_source "$RUN/share/src.tar"
+    if [ ${#ONLY[@]} -gt 0 ]; then
+        printf '%s\n' "${ONLY[@]}" > "$RUN/share/only"
+        log "only: boot 1 with ${ONLY[*]} (and what they need); no boot 2, no shared stage"
+    fi
     log "source: $(tar -tf "$RUN/share/src.tar" | wc -l) files of the working tree"
     # The cached image is only ever a read-only backing file.
     if [ "$ONLY_SHARED" != 1 ]; then
@@ -583,7 +606,9 @@ prepare_run
 
 if [ "$ONLY_SHARED" != 1 ]; then
     boot boot1 "$BOOT1_TIMEOUT"
-    if [ -f "$RUN/share/results/boot1.done" ]; then
+    if [ ${#ONLY[@]} -gt 0 ]; then
+        :  # --only: boot 1's chosen checks, nothing else
+    elif [ -f "$RUN/share/results/boot1.done" ]; then
         boot boot2 "$BOOT2_TIMEOUT"
     else
         log "boot1 did not complete: boot2 is not run"
@@ -591,10 +616,23 @@ if [ "$ONLY_SHARED" != 1 ]; then
 fi
 # The shared stage needs nothing of boot 1 and 2 (fresh overlays): it runs
 # whatever they gave.
-shared_stage
+[ ${#ONLY[@]} -gt 0 ] || shared_stage
+
+# --only: each named check ran (a name that is not in boot 1's plan is a FAIL).
+only_results() {
+    local name
+    for name in "${ONLY[@]}"; do
+        grep -qE "^(PASS|FAIL) boot1\.$name(:|$)" "$RUN/share/results/boot1.results" 2> /dev/null \
+            || echo "FAIL only.$name: no result for boot1.$name (not in boot 1's plan, or not reached)"
+    done
+}
 
 results=$(
-    if [ "$ONLY_SHARED" != 1 ]; then
+    if [ ${#ONLY[@]} -gt 0 ]; then
+        phase_results boot1
+        shutdown_results boot1
+        only_results
+    elif [ "$ONLY_SHARED" != 1 ]; then
         phase_results boot1
         shutdown_results boot1
         if [ -n "${BOOT_WALL[boot2]:-}" ]; then
@@ -604,7 +642,7 @@ results=$(
             echo "FAIL boot2.completed: not run, boot1 did not complete"
         fi
     fi
-    shared_results
+    [ ${#ONLY[@]} -gt 0 ] || shared_results
 )
 passed=$(grep -c '^PASS ' <<< "$results" || true)
 failed=$(grep -c '^FAIL ' <<< "$results" || true)

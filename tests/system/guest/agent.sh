@@ -10,6 +10,7 @@
 #   /run/lab/sync/            the shared stage's cross-host barriers (files)
 #   /run/lab/guest/           these scripts
 #   /run/lab/src.tar          the working tree of the checkout under test
+#   /run/lab/only             (run.sh --only) the boot-1 checks to run alone
 #   /run/lab/debs/            storaged .debs to install (the previous build and this one)
 #   /run/lab/results/         written here: PHASE.results (PASS/FAIL lines),
 #                             PHASE.log (every check's output), PHASE.times,
@@ -28,6 +29,10 @@ PHASE=$(cmdline_value lab.phase)
 [ -n "$PHASE" ] || PHASE=$(cat "$LAB/phase")
 LAB_HOST=$(cmdline_value lab.host)   # empty outside the shared stage
 export SYNC=$LAB/sync
+# run.sh --only: boot 1 runs only these checks (and those they need).
+LAB_ONLY=
+if [ "$PHASE" = boot1 ] && [ -s "$LAB/only" ]; then LAB_ONLY=$(tr '\n' ' ' < "$LAB/only"); fi
+export LAB_ONLY
 export LOG=$RESULTS/$PHASE.log
 
 mkdir -p "$RESULTS" "$STATE"

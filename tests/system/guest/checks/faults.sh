@@ -5,31 +5,47 @@
 # The faulty PV is a device-mapper device over a loop file, at an offset of
 # 1 MiB (so that LVM never finds the PV's label on the loop device beneath as
 # a duplicate). Its table is switched, under the running pool, to `error`
-# (every I/O fails) and to `delay` (every I/O waits FAULT_DELAY ms: slow
+# (every I/O fails) and to `delay` (the PV's data area slowed down: slow
 # enough to catch a pvmove or a wipe half-way), then back to `linear`.
 
 FAULT_DM=labfaulty
 FAULT_DEV=/dev/mapper/$FAULT_DM
 FAULT_IMG=$STATE/faulty-backing.img
-FAULT_SECTORS=$((128 * 2048))   # 128 MiB
-FAULT_DELAY=2000                # ms per I/O in the delay table
+FAULT_SECTORS=$((256 * 2048))   # 256 MiB
+FV_MIB=96                       # volume fv: what a pvmove has to copy
+# The delay table slows down a part of the data area only (by default all but
+# the first FAULT_FAST sectors: the PV's label and metadata area; LVM puts
+# the first extent at 1 MiB), so that every LVM command, which reads the
+# label and metadata of every PV, stays fast while the copy of the data and
+# the wipe crawl. With the whole PV at 2000 ms per I/O, each LVM command took
+# minutes (docs/hardening.md). The move slows down only the middle of fv:
+# udev's blkid reads the start and the end of fv at each resume of it (the
+# pvmove's set-up, the abort), and LVM waits for udev.
+FAULT_FAST=2048
 FAULT_POOL_XML="<pool type='lvm'><name>faulty</name>\
 <physical_volume type='device'><device>$FAULT_DEV</device></physical_volume>\
-<physical_volume type='file'><file size='64M'>/var/lib/storaged/images/faulty2.img</file></physical_volume>\
+<physical_volume type='file'><file size='160M'>/var/lib/storaged/images/faulty2.img</file></physical_volume>\
 </pool>"
 
-fault_table() {  # fault_table linear|error|delay: switch the faulty PV's table under whatever uses it
-    local loopdev table
+# fault_table linear|error|delay [READ_MS [WRITE_MS [FROM TO]]]: switch the
+# faulty PV's table under whatever uses it (delay: sectors FROM to TO, by
+# default FAULT_FAST to the end, READ_MS per read and WRITE_MS per write,
+# 500 ms each by default; the rest linear).
+fault_table() {
+    local loopdev table from=${4:-$FAULT_FAST} to=${5:-$FAULT_SECTORS}
     loopdev=$(loop_of "$FAULT_IMG")
     case "$1" in
         linear) table="0 $FAULT_SECTORS linear $loopdev 2048" ;;
         error) table="0 $FAULT_SECTORS error" ;;
-        delay) table="0 $FAULT_SECTORS delay $loopdev 2048 $FAULT_DELAY" ;;
+        delay) table="0 $from linear $loopdev 2048
+$from $((to - from)) delay $loopdev $((2048 + from)) ${2:-500} $loopdev $((2048 + from)) ${3:-${2:-500}}"
+               ((to == FAULT_SECTORS)) || table="$table
+$to $((FAULT_SECTORS - to)) linear $loopdev $((2048 + to))" ;;
     esac
     dmsetup suspend "$FAULT_DM"
     dmsetup load "$FAULT_DM" --table "$table"
     dmsetup resume "$FAULT_DM"
-    echo "$FAULT_DEV is now: $(dmsetup table "$FAULT_DM")"
+    echo "$FAULT_DEV is now: $(dmsetup table "$FAULT_DM" | tr '\n' ';')"
 }
 
 pool_state_is() { [ "$(bus_get "$1" "$IF_POOL" State)" = "$2" ]; }
@@ -41,6 +57,7 @@ reason_names() { case "$(bus_get "$1" "$IF_POOL" StateReason)" in *"$2"*) return
 faults_cleanup() {
     local saved pool vg l
     saved=$(trap -p ERR); trap - ERR; set +e
+    [ -z "${MOVE_WATCHER:-}" ] || kill "$MOVE_WATCHER" 2> /dev/null
     [ -e "$FAULT_DEV" ] && [ "$(dmsetup table "$FAULT_DM" 2> /dev/null | awk '{print $3}')" != linear ] \
         && fault_table linear > /dev/null
     pool=$(busctl --json=short call "$SD_BUS" "$SD_MANAGER" "$IF_MANAGER" LookupPool s faulty 2> /dev/null \
@@ -59,7 +76,8 @@ faults_cleanup() {
         dmsetup remove "$FAULT_DM"
     fi
     for l in $(loop_of "$FAULT_IMG"); do losetup -d "$l"; done
-    rm -f "$FAULT_IMG" "$STATE/faults.pool" "$STATE/faults.vg" "$STATE/wv-end.pattern"
+    rm -f "$FAULT_IMG" "$STATE/faults.pool" "$STATE/faults.vg" "$STATE/faults.fv" "$STATE/wv-end.pattern" \
+        "$STATE/fv-all.sha256"
     set -e; eval "$saved"
 }
 
@@ -67,12 +85,8 @@ faults_cleanup() {
 # fails every I/O: the pool must turn degraded with a reason naming it, the
 # daemon stay up, another pool be served; back to linear, the pool running
 # and the data as written.
-faults_pv_io_errors() {
-    local loopdev pool vg vol dev pid reason rc other
-    # Removed at the end whatever happens: faults_cancel, which would go on
-    # from this pool, is out of the plan (plan.sh), and nothing may be left to
-    # the checks after it.
-    trap faults_cleanup EXIT
+faults_pool_setup() {  # the faulty dm device, pool faulty on it and a file PV, volume fv with a pattern
+    local loopdev pool vg vol dev
     faults_cleanup
     truncate -s $(((FAULT_SECTORS + 2048) * 512)) "$FAULT_IMG"
     loopdev=$(losetup --find --show "$FAULT_IMG")
@@ -82,13 +96,26 @@ faults_pv_io_errors() {
     pool=$(create_pool faulty "$FAULT_POOL_XML")
     vg=$(bus_get "$pool" "$IF_POOL" VolumeGroup)
     state_set faults.pool "$pool"; state_set faults.vg "$vg"
-    vol=$(bus_call "$pool" "$IF_POOL" AllocateVolume 'sta{sv}' fv $((32 * 1048576)) 0)
+    vol=$(bus_call "$pool" "$IF_POOL" AllocateVolume 'sta{sv}' fv $((FV_MIB * 1048576)) 0)
     dev=$(bus_get "$vol" "$IF_VOLUME" Path)
     wait_block "$dev" 30
     lvs --noheadings -o devices "$vg/fv" | grep -q "$FAULT_DEV" \
         || fail "fv is not on $FAULT_DEV: $(lvs --noheadings -o devices "$vg/fv")"
+    pvs -o pv_name,pe_start,pv_size,vg_name "$FAULT_DEV"
+    [ "$(pvs --noheadings --units s --nosuffix -o pe_start "$FAULT_DEV" | tr -d ' ')" -ge "$FAULT_FAST" ] \
+        || fail "$FAULT_DEV's first extent is within its first $FAULT_FAST sectors, which the delay table leaves fast"
     write_pattern fv "$dev"
     blockdev --flushbufs "$dev"
+    state_set faults.fv "$dev"
+}
+
+faults_pv_io_errors() {
+    local pool vg dev pid reason rc other
+    # Removed at the end whatever happens: nothing may be left to the checks
+    # after it (faults_cancel makes its own).
+    trap faults_cleanup EXIT
+    faults_pool_setup
+    pool=$(state_need faults.pool); vg=$(state_need faults.vg); dev=$(state_need faults.fv)
     pid=$(systemctl show -P MainPID storaged)
 
     fault_table error
@@ -124,65 +151,102 @@ faults_pv_io_errors() {
 job_progress() { bus_get "$1" "$IF_JOB" Progress; }
 job_started() { awk -v p="$(job_progress "$1")" 'BEGIN { exit !(p > 0) }'; }
 
-# pvmove_running VG: the pvmove's mirror is in the kernel (from device-mapper's
-# own list: an LVM command would scan the slowed-down PV, seconds per look).
-pvmove_running() { dmsetup ls | grep -q "^$1-pvmove"; }
+# pvmove_sync VG: the pvmove mirror's copied/total regions, from
+# device-mapper's own status (an LVM command would scan the PVs).
+pvmove_sync() {
+    dmsetup status "$1-pvmove0" 2> /dev/null | grep -oE '[0-9]+/[0-9]+' | head -n 1
+}
+# pvmove_copying VG: the pvmove's mirror is in the kernel and has copied some
+# of its regions, not all: the move is half-way.
+pvmove_copying() {
+    local sync
+    sync=$(pvmove_sync "$1")
+    [ -n "$sync" ] && awk -v s="$sync" 'BEGIN { split(s, a, "/"); exit !(a[1] > 0 && a[1] < a[2]) }'
+}
 
 # cancel_half_way WHAT JOB STARTED...: waits until the command STARTED...
 # succeeds (the work is under way), cancels JOB, and checks it ends
-# cancelled, not done.
+# cancelled, not done. CANCEL_INFO (if set) is a command whose output says how
+# far the work had got when Cancel was called.
 cancel_half_way() {
-    local what=$1 job=$2 progress
+    local what=$1 job=$2 progress info="" t0 took
     shift 2
     case "$job" in "$SD_ROOT"/jobs/*) ;; *) fail "$what returned '$job', not a Job" ;; esac
     wait_for 120 "$what to be under way" "$@"
     job_completed "$job" && fail "$what was done before it could be cancelled"
     progress=$(job_progress "$job")
     awk -v p="$progress" 'BEGIN { exit !(p < 1) }' || fail "$what is at Progress $progress: too late to cancel"
+    [ -z "${CANCEL_INFO:-}" ] || info=$($CANCEL_INFO)
+    t0=$(date +%s.%N)
     bus_call "$job" "$IF_JOB" Cancel > /dev/null
     wait_for 120 "$what to end after Cancel" job_completed "$job"
-    echo "$what: cancelled at Progress $progress; Error '$(bus_get "$job" "$IF_JOB" Error)'"
+    took=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    echo "$what: cancelled at Progress $progress${info:+ ($info)}; the Job ended ${took} s after Cancel;" \
+        "Error '$(bus_get "$job" "$IF_JOB" Error)'"
+    serial "INFO CANCEL $what: at Progress $progress${info:+ ($info)}, ended ${took} s after Cancel"
     [ "$(bus_get "$job" "$IF_JOB" ErrorName)" = org.storaged.Storaged1.Error.Cancelled ] \
         || fail "$what ended with '$(bus_get "$job" "$IF_JOB" ErrorName)', not Cancelled"
 }
 
-# faults.cancel: on the faulty pool with its PV slowed down (delay target), a
-# RemovePhysicalVolume (pvmove) and a Wipe cancelled half-way. After the
-# pvmove: the PV still in the VG, no pvmove LV left (pvmove --abort done),
-# the data as written; after the Wipe: the volume's end not zeroed (it
-# stopped), a Wipe afterwards zeroes it all.
+# faults.cancel: its own faulty pool, its PV's data area slowed down (delay
+# target), a RemovePhysicalVolume (pvmove) and a Wipe cancelled half-way.
+# After the pvmove: the PV still in the VG, no pvmove LV left (pvmove --abort
+# done), fv still on the PV, its node there, its data as written; after the
+# Wipe: the volume's end not zeroed (it stopped), a Wipe afterwards zeroes it all.
 faults_cancel() {
-    local pool vg job dev wv wdev size
+    local pool vg job dev wv wdev size want got since
     trap faults_cleanup EXIT
-    pool=$(state_need faults.pool); vg=$(state_need faults.vg)
-    dev=$(bus_get "$(bus_call "$SD_MANAGER" "$IF_MANAGER" LookupVolume ss faulty fv)" "$IF_VOLUME" Path)
+    faults_pool_setup
+    pool=$(state_need faults.pool); vg=$(state_need faults.vg); dev=$(state_need faults.fv)
+    # All of fv holds data (the move copies every region of it), checksummed.
+    head -c $((FV_MIB * 1048576)) /dev/urandom | dd of="$dev" bs=1M oflag=direct conv=fsync status=none
+    want=$(dd if="$dev" bs=1M iflag=direct status=none | sha256sum | cut -c1-64)
+    echo "$want" > "$STATE/fv-all.sha256"
 
-    fault_table delay
+    lvs --noheadings -o devices "$vg/fv" | grep -q "$FAULT_DEV(0)" \
+        || fail "fv does not start at $FAULT_DEV's first extent: $(lvs --noheadings -o devices "$vg/fv")"
+    # fv is extents 0.. of the PV, from sector FAULT_FAST on: its first and
+    # last 4 MiB stay fast (blkid), its middle crawls.
+    fault_table delay 500 500 $((FAULT_FAST + 4 * 2048)) $((FAULT_FAST + (FV_MIB - 4) * 2048))
+    since=$(date +%s)
+    move_watch "$vg" > "$STATE/move-watch.log" 2>&1 &
+    MOVE_WATCHER=$!
     job=$(bus_call "$pool" "$IF_POOL" RemovePhysicalVolume s "$FAULT_DEV")
-    cancel_half_way "RemovePhysicalVolume $FAULT_DEV" "$job" pvmove_running "$vg"
+    CANCEL_INFO="pvmove_report $vg" cancel_half_way "RemovePhysicalVolume $FAULT_DEV" "$job" pvmove_copying "$vg"
+    kill "$MOVE_WATCHER" 2> /dev/null || true; wait "$MOVE_WATCHER" 2> /dev/null || true; MOVE_WATCHER=
+    echo "--- the move as seen every 0.5 s (device-mapper, lvm processes)"
+    cat "$STATE/move-watch.log"; rm -f "$STATE/move-watch.log"
+    echo "--- what storaged said"
+    journalctl -b -u storaged.service --since "@$since" --no-pager -o short-precise \
+        | grep -E "RemovePhysicalVolume|pvmove|lvm \(pid|after the move|Cancel" || true
     fault_table linear
-    lvs -a -o lv_name,devices "$vg"
+    lvs -a -o lv_name,lv_attr,devices "$vg"
+    dmsetup info -c | grep -E "^Name|^$vg-" || true
     pvs --noheadings -o pv_name -S "vg_name=$vg" | grep -qw "$FAULT_DEV" \
         || fail "$FAULT_DEV is no longer a PV of $vg after the cancelled move"
     ! lvs -a --noheadings -o lv_name "$vg" | grep -q pvmove || fail "a pvmove LV is left in $vg"
+    ! dmsetup ls | grep -q "^$vg-pvmove" || fail "a pvmove device is left in device-mapper"
     lvs --noheadings -o devices "$vg/fv" | grep -q "$FAULT_DEV" || fail "fv is no longer on $FAULT_DEV"
     [ "$(bus_get "$pool" "$IF_POOL" PhysicalVolumes | grep -c .)" = 2 ] || fail "the pool has not its two PVs"
-    # udev made the node again at the abort's resume, slowly while every I/O waited 2 s.
-    udevadm settle --timeout=30 || true
-    [ -b "$dev" ] || { lvs -a -o lv_name,lv_attr,devices "$vg"; sleep 5; }
-    [ -b "$dev" ] || fail "$dev is gone after the cancelled move: fv is $(lvs --noheadings -o lv_attr "$vg/fv")"
-    verify_pattern fv "$dev"
+    [ -b "$dev" ] || { ls -l "/dev/$vg/" /dev/mapper/ || true; udevadm info "/dev/mapper/$vg-fv" || true
+                       fail "$dev is gone after the cancelled move: fv is $(lvs --noheadings -o lv_attr "$vg/fv")"; }
+    got=$(dd if="$dev" bs=1M iflag=direct status=none | sha256sum | cut -c1-64)
+    [ "$got" = "$want" ] || fail "fv's data changed across the cancelled move: sha256 $got, written $want"
+    echo "$dev: all $FV_MIB MiB as written (sha256 $got)"
     wait_for 30 "pool faulty to be running" pool_state_is "$pool" running
 
     wv=$(bus_call "$pool" "$IF_POOL" AllocateVolume 'sta{sv}' wv $((48 * 1048576)) 0)
     wdev=$(bus_get "$wv" "$IF_VOLUME" Path)
     wait_block "$wdev" 30
+    lvs --noheadings -o devices "$vg/wv" | grep -q "$FAULT_DEV" \
+        || fail "wv is not on $FAULT_DEV (the slowed-down PV): $(lvs --noheadings -o devices "$vg/wv")"
     size=$(blockdev --getsize64 "$wdev")
     head -c 1048576 /dev/urandom > "$STATE/wv-end.pattern"
     dd if="$STATE/wv-end.pattern" of="$wdev" bs=1M seek=$((size / 1048576 - 1)) oflag=direct conv=fsync status=none
-    fault_table delay
+    # Writes slow (each zeroing of a chunk waits 2 s), reads as in the move.
+    fault_table delay 500 2000
     job=$(bus_call "$wv" "$IF_VOLUME" Wipe)
-    cancel_half_way "Wipe wv" "$job" job_started "$job"
+    CANCEL_INFO="" cancel_half_way "Wipe wv" "$job" job_started "$job"
     fault_table linear
     dd if="$wdev" bs=1M skip=$((size / 1048576 - 1)) count=1 iflag=direct status=none \
         | cmp - "$STATE/wv-end.pattern" || fail "the cancelled Wipe went on to the end of wv"
@@ -194,6 +258,22 @@ faults_cancel() {
     ! vgs "$vg" > /dev/null 2>&1 || fail "VG $vg is left after the clean-up"
     [ ! -e "$FAULT_DEV" ] || fail "$FAULT_DEV is left after the clean-up"
 }
+
+# move_watch VG: every 0.5 s until killed, the time, the pvmove mirror's
+# progress and the lvm processes (what the cancel of a move looks like).
+move_watch() {
+    local t0=$SECONDS now
+    trap - ERR; set +e
+    while sleep 0.5; do
+        now=$(date +%T.%N)
+        printf '%s %s | %s\n' "${now:0:11}" "$(pvmove_sync "$1" || true)" \
+            "$(pgrep -a -f 'lvm|lvpoll' | grep -v pgrep | cut -c1-80 | tr '\n' ';')"
+        ((SECONDS - t0 < 200)) || break
+    done
+}
+
+# pvmove_report VG: how far the pvmove mirror has got (regions copied/total).
+pvmove_report() { echo "mirror regions copied $(pvmove_sync "$1")"; }
 
 # pool_summary: every pool's name, state and volumes (sorted), from the bus.
 pool_summary() {

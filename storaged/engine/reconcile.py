@@ -163,8 +163,12 @@ class Reconcile:
                 return False
         return True
 
-    def pv_devices(self) -> list[str]:
-        return sorted({d for p in self.pools.values() if p.active for d in p.physical_volumes})
+    def pv_devices(self, shared_only: bool = False) -> list[str]:
+        """The active pools' PVs (with shared_only, those of shared pools,
+        whose other hosts' commits only the PV itself shows)."""
+        return sorted({d for p in self.pools.values()
+                       if p.active and (p.definition.lock_type or not shared_only)
+                       for d in p.physical_volumes})
 
     async def refresh(self, pool: Pool | None = None) -> None:
         pools = [pool] if pool else list(self.pools.values())

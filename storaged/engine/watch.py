@@ -8,9 +8,11 @@ Event sources, from fastest to the floor:
 - a poll twice a second that runs no command: each running pool's sources
   (is the loop device still bound, the file still there, the disk present?) and
   a fingerprint of each PV's metadata area header, which changes with every
-  metadata commit even where LVM keeps no backups; and a 4 KiB read of each
-  local source's device, which finds a disk turned bad under a running pool
-  (I/O errors: the pool is degraded until it reads again).
+  metadata commit even where LVM keeps no backups (every poll for shared pools
+  and where there are no backups; every 2 s where inotify sees the backups);
+  and, every second, a 4 KiB read of each local source's device, which finds a
+  disk turned bad under a running pool (I/O errors: the pool is degraded until
+  it reads again).
 Bursts are coalesced by the engine's refresh scheduler.
 """
 from __future__ import annotations
@@ -27,6 +29,14 @@ log = logging.getLogger(__name__)
 POLL_INTERVAL = 0.5
 TRUTH_CHECK = 300.0  # seconds between full reports when nothing else asks for one
 THIN_EVERY = 4  # polls between two reads of the thin pools' use (2 s: well within 5 s)
+# Polls between two reads of each local device for I/O errors (1 s), and
+# between two fingerprints of PVs whose changes inotify already reports (LVM
+# writes a backup of every commit made on this host; 2 s, a floor under it).
+# Shared pools' PVs, and all where LVM keeps no backups, every poll: there the
+# PV is the only witness. 100 idle pools took 3.25 % of a core reading all of
+# them every poll.
+ERRORS_EVERY = 2
+WATCHED_EVERY = 4
 
 
 class Watcher:
@@ -90,7 +100,8 @@ class Watcher:
             try:
                 if ticks % THIN_EVERY == 0:
                     await self.engine.poll_thin_pools()
-                errors = await read_errors(self.engine.local_source_devices())
+                errors = await read_errors(self.engine.local_source_devices()) \
+                    if ticks % ERRORS_EVERY == 0 else self.engine.io_errors
                 if errors != self.engine.io_errors:
                     for device in sorted(set(errors) | set(self.engine.io_errors)):
                         if device not in errors:
@@ -102,7 +113,9 @@ class Watcher:
                     self.engine.request_refresh()
                     continue
                 known = self.engine.pv_fingerprints
-                now = await fingerprints(self.engine.pv_devices())
+                watched = self.inotify is not None and self.engine.lvm.backups_enabled
+                now = await fingerprints(self.engine.pv_devices(
+                    shared_only=watched and ticks % WATCHED_EVERY != 0))
                 changed = [d for d, p in now.items() if known.get(d, p) != p]
                 if changed:
                     if await self.engine.metadata_known(changed):

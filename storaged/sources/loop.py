@@ -6,7 +6,6 @@ an existing binding costs no command at all.
 from __future__ import annotations
 
 import asyncio
-import glob
 import os
 import time
 
@@ -45,10 +44,16 @@ def _bindings() -> dict[str, list[str]]:
     if _scan is not None and now - _scan[0] < SCAN_TTL:
         return _scan[1]
     found: dict[str, list[str]] = {}
-    for d in glob.glob("/sys/block/loop*/loop"):
-        backing = _backing_file(d)
+    try:
+        names = [e.name for e in os.scandir("/sys/block") if e.name.startswith("loop")]
+    except OSError:
+        names = []
+    for name in names:
+        # An unbound device has no loop/ directory: the open fails at once
+        # (a glob's look before it cost as much again).
+        backing = _backing_file(f"/sys/block/{name}/loop")
         if backing:
-            found.setdefault(backing, []).append("/dev/" + d.split("/")[3])
+            found.setdefault(backing, []).append("/dev/" + name)
     for devices in found.values():
         devices.sort(key=lambda dev: int(dev.removeprefix("/dev/loop")))
     _scan = (now, found)

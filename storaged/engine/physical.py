@@ -131,10 +131,17 @@ class PhysicalVolumes:
                     except BaseException:
                         self._set_intent(pool.uuid, None)
                         raise
-                await self.lvm.vgreduce(pool.vg_name, device)
-                await self._finish_remove_pv(pool, src.key)
-                await self._refresh([pool])
+                # The data is off the PV: the rest takes seconds and runs to
+                # its end, a Cancel now comes too late. Cancelled half-way
+                # (after vgreduce, before the definition was saved), it left
+                # the definition naming a PV the VG no longer had.
+                await to_the_end(self._remove_empty_pv(pool, device, src.key))
         return self.jobs.start(f"remove {src.key} from {pool.name}", uid, work)
+
+    async def _remove_empty_pv(self, pool: Pool, device: str, key: str) -> None:
+        await self.lvm.vgreduce(pool.vg_name, device)
+        await self._finish_remove_pv(pool, key)
+        await self._refresh([pool])
 
     async def _finish_remove_pv(self, pool: Pool, key: str) -> None:
         """Once the PV is out of the VG: its label, its source, its file, the
@@ -229,6 +236,19 @@ class PhysicalVolumes:
                     await self.lvm.lvchange_refresh(pool.vg_name, name)
             except StoragedError as exc:
                 log.error("pool %s: %s volume %s: %s", pool.name, fix, name, exc.message)
+
+
+async def to_the_end(coro):
+    """Await coro to its end even if the caller is cancelled meanwhile (the
+    cancel is then too late and is dropped); its result."""
+    task = asyncio.ensure_future(coro)
+    while True:
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.cancelled():
+                raise
+            log.info("cancel too late: %s goes on to its end", getattr(coro, "__qualname__", coro))
 
 
 # Seconds for udev to make an active volume's node before it is refreshed.

@@ -176,3 +176,30 @@ async def test_a_second_cancel_of_a_stopping_job_does_not_interrupt_its_stop():
     assert interrupted == []
     assert job.completed and job.error_kind == "Cancelled"
     assert job.cancel() is False
+
+
+async def test_what_follows_the_move_runs_to_its_end_whatever_a_cancel_says():
+    """vgreduce, the PV's label, its source, the definition: cancelled half-way
+    it left the definition naming a PV the VG no longer had (test_fuzz's Cancel
+    case, under load). A cancel then is too late: the Job ends done."""
+    from storaged.engine.jobs import Jobs
+    from storaged.engine.physical import to_the_end
+    steps = []
+
+    async def rest():
+        for step in ("vgreduce", "pvremove", "definition saved"):
+            await asyncio.sleep(0.1)
+            steps.append(step)
+        return "removed"
+
+    async def work(job):
+        assert await to_the_end(rest()) == "removed"
+    job = Jobs().start("remove", 0, work)
+    await asyncio.sleep(0.15)
+    assert job.cancel() is True
+    for _ in range(50):
+        if job.completed:
+            break
+        await asyncio.sleep(0.05)
+    assert steps == ["vgreduce", "pvremove", "definition saved"]
+    assert job.completed and job.error == "" and job.progress == 1.0

@@ -8,7 +8,7 @@ import logging
 from dataclasses import replace
 
 from ..api import VOLUME_PROPERTIES, differences
-from ..errors import StoragedError
+from ..errors import NotFound, StoragedError
 from ..lvm.label import fingerprints, metadata_text_of
 from ..lvm.metadata import read_backup, seqno as backup_seqno, vg_report_from_text
 from ..lvm.report import VgReport
@@ -181,7 +181,7 @@ class Reconcile:
         async with self._refresh_lock:
             # Fingerprints first: a change after them shows up at the next poll.
             before = await fingerprints(self.pv_devices())
-            reports = await self.lvm.fullreport()
+            reports = await self._report_of(pools, starting)
             self.refreshes += 1
             await self._refresh_locks(pools)
         by_uuid = {r.vg.uuid: r for r in reports.values()}
@@ -198,6 +198,20 @@ class Reconcile:
         new = [d for d in self.pv_devices() if d not in before]
         before.update(await fingerprints(new))
         self.pv_fingerprints = before
+
+    async def _report_of(self, pools: list[Pool], starting: bool) -> dict[str, VgReport]:
+        """The pools' VGs only: other VGs on the host (10,000 LVs of someone
+        else's made each Refresh take seconds) are not read. Every VG when
+        one is not where its name says (renamed, gone): a running pool
+        follows its VG by UUID."""
+        try:
+            reports = await self.lvm.fullreport(sorted({p.vg_name for p in pools}))
+        except NotFound:
+            return await self.lvm.fullreport()
+        uuids = {r.vg.uuid for r in reports.values()}
+        if any(p.vg_uuid and not starting and p.vg_uuid not in uuids for p in pools):
+            return await self.lvm.fullreport()
+        return reports
 
     def _apply(self, pool: Pool, report: VgReport | None, starting: bool = False) -> None:
         if not starting and self._recheck_sources(pool):

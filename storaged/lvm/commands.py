@@ -139,7 +139,9 @@ class Lvm:
         self.host_id = int(values["host_id"]) if values.get("host_id", "").isdigit() else 0
         self.activation_configured = values.get("activation") == "1"
 
-    async def fullreport(self) -> dict[str, VgReport]:
+    async def fullreport(self, vgs: list[str] | None = None) -> dict[str, VgReport]:
+        """Every VG LVM sees, or only those named (a VG named that is not
+        there: NotFound)."""
         out = await self._lvm(
             "reading LVM state", "fullreport", "--reportformat", "json", "--units", "b",
             "--nosuffix",
@@ -150,6 +152,7 @@ class Lvm:
             # (a quarter of the output at 10,000 LVs).
             "--configreport", "pvseg", "-o", "pvseg_start", "-S", "pvseg_size=0",
             "--configreport", "seg", "-o", "seg_start", "-S", "seg_size_pe=0",
+            *(["--", *vgs] if vgs else []),
         )
         return parse_fullreport(out)
 

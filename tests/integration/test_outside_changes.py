@@ -283,3 +283,21 @@ async def test_outside_lv_changes_are_read_from_metadata_without_a_report(world,
         assert "'fullreport'" not in f.read()
     await client.call(MANAGER, MGR, "Refresh")  # a full report finds nothing to change
     assert await client.get(pool, POOL, "Volumes") == []
+
+
+async def test_refresh_reads_the_pools_vgs_only(world, client):
+    """Another VG on the host (someone else's, maybe of 10,000 LVs) is not
+    read by a refresh: `lvm fullreport` is given the pools' VG names."""
+    from tests.integration.test_ownership import outside_vg
+    d = world.daemon()
+    vg, pool = await make_pool(world, client)
+    outside_vg(world, f"{world.prefix}other", "theirs")
+    offset = os.path.getsize(d.log_path)
+
+    await client.call(pool, POOL, "Refresh")
+
+    with open(d.log_path) as f:
+        f.seek(offset)
+        runs = [line for line in f if "run: ['lvm', 'fullreport'" in line]
+    assert len(runs) == 1 and runs[0].rstrip().endswith(f"'--', '{vg}']"), runs
+    assert await client.get(pool, POOL, "State") == "running"

@@ -161,8 +161,9 @@ async def _serve(args: argparse.Namespace) -> int:
         return 1
     notify(f"READY=1\nSTATUS=serving {len(engine.pools)} pool(s)")
     log.info("storaged %s ready: %d pool(s), %.2f s after exec (interpreter and imports "
-             "%.2f s, %d command(s) %.2f s)", __version__, len(engine.pools), process_age(),
-             args.imported, Spent.count, Spent.seconds)
+             "%.2f s, %d command(s) %.2f s, the longest %s %.2f s)", __version__,
+             len(engine.pools), process_age(), args.imported, Spent.count, Spent.seconds,
+             Spent.longest[1] or "none", Spent.longest[0])
     network_pools = asyncio.ensure_future(engine.start_network_pools())
 
     disconnected = asyncio.ensure_future(bus.wait_for_disconnect())

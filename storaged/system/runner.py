@@ -33,6 +33,7 @@ class Spent:
 
     count = 0
     seconds = 0.0
+    longest = (0.0, "")  # seconds, "program first-argument"
     _running = 0
     _since = 0.0
 
@@ -147,6 +148,8 @@ async def _execute(argv: list[str], *, timeout: float, input: bytes | None, on_l
     finally:
         Spent.end()
         took = time.monotonic() - started
+        if took > Spent.longest[0]:
+            Spent.longest = (took, " ".join(argv[:2]))
         log.debug("ran %s %s in %.0f ms", argv[0], argv[1] if len(argv) > 1 else "", took * 1000)
 
 

@@ -19,7 +19,8 @@ class Lifecycle:
         await self._start_pools([pool])
 
     async def _start_pools(self, pools: list[Pool], locked: bool = False) -> None:
-        """Bring sources up, one vgscan, activate each VG, one report for all."""
+        """Bring sources up side by side, one vgscan, one vgchange for all the
+        VGs (shared ones join their lockspace instead), one report for all."""
         async def bring_up(pool: Pool):
             pool.source_problems = {}
             pool.bringup_errors = {}

@@ -28,8 +28,6 @@ POOL_NAME_TAG, POOL_UUID_TAG = "storaged.pool=", "storaged.uuid="
 # `vgchange --lock-start` waits for this host's own lease after a crash:
 # 8 x sanlock's I/O timeout + 60 s (140 s with the default 10 s), and more.
 LOCK_START_TIMEOUT = 600.0
-# Seconds a cancelled pvmove has, once `pvmove --abort` is done, to exit by itself.
-PVMOVE_STOP_WAIT = 30.0
 # A VG lock another host's command holds for a moment: tried again this often.
 VG_LOCK_RETRIES, VG_LOCK_RETRY_DELAY = 8, 0.5
 
@@ -264,7 +262,7 @@ class Lvm:
 
         Cancelled: `await on_cancel()` (pvmove_abort: LVM's own way to stop a
         move, beside the running pvmove, which then exits by itself), and the
-        pvmove is killed only if it does not exit within PVMOVE_STOP_WAIT s.
+        pvmove is killed only if it does not exit within the runner's CANCEL_WAIT.
         Killed while it sets the move up (LVs suspended, reloaded, udev cookies
         pending), it could leave an LV without its node."""
         self.calls += 1
@@ -275,8 +273,7 @@ class Lvm:
                 on_progress(float(m.group(1)) / 100)
         try:
             await runner.run_lines([LVM, "pvmove", "--interval", "1", device], line,
-                                   timeout=24 * 3600, on_cancel=on_cancel,
-                                   cancel_wait=PVMOVE_STOP_WAIT)
+                                   timeout=24 * 3600, on_cancel=on_cancel)
         except CommandFailed as exc:
             raise _typed(exc, f"pvmove {device}") from None
 

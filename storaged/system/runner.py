@@ -230,8 +230,6 @@ async def _stop(proc: asyncio.subprocess.Process, work: asyncio.Future, argv: li
     except asyncio.TimeoutError:
         log.error("%s (pid %d) still runs %g s after it was asked to stop; killing it",
                   argv[0], proc.pid, wait)
-    except asyncio.CancelledError:
-        raise
     except Exception:  # noqa: BLE001 - its output could not be read: it ended
         pass
     else:
